@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import Hex
+import VirtualCards
+
+@main
+struct VCard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vcard",
+        abstract: "Simulated purse cards and PSAM behind pcscd's vpcd reader.",
+        subcommands: [Personalise.self, Card.self, PSAM.self, Control.self])
+}
+
+struct Personalise: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a new state file for a test card or the test PSAM.")
+
+    enum Kind: String, ExpressibleByArgument { case card1, card2, psam }
+
+    @Argument(help: "card1 (CU, 3DES), card2 (TU, SM4) or psam.")
+    var kind: Kind
+
+    @Option(help: "State file to write.")
+    var out: String
+
+    @Option(help: "Answer form: direct, 61 or 6C.")
+    var answerForm: String?
+
+    @Option(help: "Card balance in fen.")
+    var balance: UInt32?
+
+    @Flag(help: "Card: leave 9F0C out of the FCI.")
+    var no9F0C = false
+
+    @Option(help: "Card: security authentication code (18 hex digits).")
+    var authCode: String?
+
+    func run() throws {
+        let form = try answerForm.map { text -> AnswerForm in
+            guard let form = AnswerForm(rawValue: text) else { throw ValidationError("answer form is direct, 61 or 6C") }
+            return form
+        }
+        let file = URL(fileURLWithPath: out)
+        if kind == .psam {
+            var psam = PSAMState.testPSAM()
+            if let form { psam.answerForm = form }
+            try save(psam, to: file)
+            return
+        }
+        var card = kind == .card1 ? PurseCardState.testCard1() : PurseCardState.testCard2()
+        if let form { card.answerForm = form }
+        if let balance { card.balance = balance }
+        if no9F0C { card.fciHasApplicationInfo = false }
+        if let authCode {
+            guard let code = [UInt8](hex: authCode), code.count == 9 else { throw ValidationError("auth code is 18 hex digits") }
+            card.authenticationCode = HexBytes(wrappedValue: code)
+        }
+        try save(card, to: file)
+    }
+}
+
+struct HostOptions: ParsableArguments {
+    @Option(help: "State file (read at start, rewritten after every change).")
+    var state: String
+
+    @Option(help: "vpcd slot: 0 (port 35963) or 1 (port 35964).")
+    var slot: Int
+
+    @Option(help: "Unix socket for control commands (see `vcard control --help`).")
+    var control: String?
+
+    @Flag(help: "Start outside the field; `insert` presents it.")
+    var absent = false
+
+    func run<Card: SimulatedCard>(_ card: Card) throws -> Never {
+        let host = VPCDHost(card: card, port: VPCDHost<Card>.port(forSlot: slot),
+                            stateFile: URL(fileURLWithPath: state), present: !absent)
+        if let control {
+            try ControlServer(path: control) { handleControl($0, host: host) }.start()
+        }
+        host.start()
+        print("vcard: serving \(state) on vpcd slot \(slot)\(control.map { ", control \($0)" } ?? "")")
+        while true { pause() }
+    }
+}
+
+struct Card: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a simulated purse card.")
+    @OptionGroup var options: HostOptions
+
+    func run() throws {
+        let state = try load(PurseCardState.self, from: URL(fileURLWithPath: options.state))
+        try options.run(SimulatedPurseCard(state: state))
+    }
+}
+
+struct PSAM: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the simulated PSAM.")
+    @OptionGroup var options: HostOptions
+
+    func run() throws {
+        let state = try load(PSAMState.self, from: URL(fileURLWithPath: options.state))
+        try options.run(SimulatedPSAM(state: state))
+    }
+}
+
+struct Control: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send one command to a running simulator.",
+        discussion: """
+            Commands: insert, remove, state, tear debit|credit <n> before|after, untear.
+            `tear debit 1 after` makes the next DEBIT commit and then lose power.
+            """)
+
+    @Argument(help: "The simulator's control socket.")
+    var socket: String
+
+    @Argument(parsing: .remaining, help: "The command.")
+    var words: [String]
+
+    func run() throws {
+        let reply = try controlRequest(path: socket, words.joined(separator: " "))
+        print(reply)
+        if !reply.hasPrefix("ok") { throw ExitCode.failure }
+    }
+}

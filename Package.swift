@@ -1,0 +1,70 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module map (see README "Architecture"):
+//   Hex          byte/hex helpers, shared by everything (no purse knowledge)
+//   ISO7816      APDUs, status words, the 61xx/6Cxx transport rules      pure
+//   Purse        purse and PSAM flows, decline rules                     pure
+//   CPCSCLite    pcsc-lite system library + shim
+//   PCSC         thin typed pcsc-lite binding; a CardHandle is a CardLink
+//   Terminal     readers + PSAM wired to the flows (composition helpers)
+//   posd         the terminal's one composition root
+//   VirtualCards purse card and PSAM simulators behind vpcd (Board/), libcrypto;
+//                deliberately independent of ISO7816 and Purse
+let package = Package(
+    name: "posd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "posd", targets: ["posd"]),
+        .executable(name: "vcard", targets: ["vcard"]),
+        .executable(name: "purchase-bench", targets: ["purchase-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "Hex"),
+        .target(name: "ISO7816", dependencies: ["Hex"]),
+        .target(name: "Purse", dependencies: ["ISO7816", "Hex"]),
+        .systemLibrary(
+            name: "CPCSCLite", path: "Sources/CPCSCLite",
+            pkgConfig: "libpcsclite", providers: [.apt(["libpcsclite-dev"])]),
+        .target(name: "PCSC", dependencies: ["CPCSCLite", "ISO7816"]),
+        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816"]),
+        .executableTarget(
+            name: "posd",
+            dependencies: [
+                "Terminal", "Purse", "Hex",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Simulators (Board/): card and PSAM behind vpcd.
+        .systemLibrary(
+            name: "COpenSSL", path: "Board/VirtualCards/COpenSSL",
+            pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "VirtualCards", dependencies: ["COpenSSL", "Hex"], path: "Board/VirtualCards/VirtualCards"),
+        .executableTarget(
+            name: "vcard",
+            dependencies: ["VirtualCards", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Board/VirtualCards/vcard"),
+
+        // Tools
+        .executableTarget(
+            name: "purchase-bench",
+            dependencies: [
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/Benchmarks/purchase-bench"),
+
+        // Tests
+        .target(name: "TestSupport", dependencies: ["Hex", "VirtualCards"], path: "Tests/TestSupport"),
+        .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
+        .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
+        .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "TestSupport", "posd", "vcard"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

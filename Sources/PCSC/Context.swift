@@ -1,0 +1,71 @@
+import CPCSCLite
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PC/SC resource-manager context (`SCARDCONTEXT`). One for card monitoring
+/// and another for transmitting, so a blocking wait never holds up an APDU.
+/// Not shared between threads; `cancel()` is the one call pcsc-lite allows
+/// from another thread.
+public final class PCSCContext {
+    public let rawValue: SCARDCONTEXT
+
+    /// The corresponding C function is `SCardEstablishContext`.
+    public init() throws(PCSCError) {
+        var context: SCARDCONTEXT = 0
+        try check(SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context), "SCardEstablishContext")
+        rawValue = context
+    }
+
+    deinit { SCardReleaseContext(rawValue) }
+
+    /// Reader names. The corresponding C function is `SCardListReaders`.
+    public func readers() throws(PCSCError) -> [String] {
+        var length: DWORD = 0
+        let first = SCardListReaders(rawValue, nil, nil, &length)
+        if first == SCARD_E_NO_READERS_AVAILABLE { return [] }
+        try check(first, "SCardListReaders")
+        var buffer = [CChar](repeating: 0, count: Int(length))
+        try check(SCardListReaders(rawValue, nil, &buffer, &length), "SCardListReaders")
+        // A multi-string: names separated by NUL, ending in an empty name.
+        return buffer.split(separator: 0).map { String(decoding: $0.map(UInt8.init(bitPattern:)), as: UTF8.self) }
+    }
+
+    /// Waits until a card is present in `reader` (returns at once if one is).
+    /// Throws `.timeout` when `timeoutMilliseconds` pass first.
+    public func waitForCard(in reader: String, timeoutMilliseconds: UInt32) throws(PCSCError) {
+        try waitUntil(reader: reader, timeoutMilliseconds: timeoutMilliseconds) { $0 & DWORD(SCARD_STATE_PRESENT) != 0 }
+    }
+
+    /// Waits until `reader` is empty, so one tap is never served twice.
+    public func waitForRemoval(from reader: String, timeoutMilliseconds: UInt32) throws(PCSCError) {
+        try waitUntil(reader: reader, timeoutMilliseconds: timeoutMilliseconds) { $0 & DWORD(SCARD_STATE_EMPTY) != 0 }
+    }
+
+    /// Interrupts a `waitFor…` in progress on another thread. The corresponding
+    /// C function is `SCardCancel`.
+    public func cancel() {
+        SCardCancel(rawValue)
+    }
+
+    /// The corresponding C function is `SCardGetStatusChange`: loop on the
+    /// event state until `satisfied` holds or the time is up.
+    private func waitUntil(reader: String, timeoutMilliseconds: UInt32, _ satisfied: (DWORD) -> Bool) throws(PCSCError) {
+        // szReader must stay valid for the whole wait: keep our own copy.
+        guard let name = strdup(reader) else { fatalError("out of memory") }
+        defer { free(name) }
+        var state = SCARD_READERSTATE()
+        state.szReader = UnsafePointer(name)
+        state.dwCurrentState = DWORD(SCARD_STATE_UNAWARE)
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMilliseconds))
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw .timeout }
+            let millis = DWORD(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            try check(SCardGetStatusChange(rawValue, max(millis, 1), &state, 1), "SCardGetStatusChange")
+            if state.dwEventState & DWORD(SCARD_STATE_UNKNOWN) != 0 { throw .unknownReader }
+            if satisfied(state.dwEventState) { return }
+            state.dwCurrentState = state.dwEventState & ~DWORD(SCARD_STATE_CHANGED)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Hex
+
+/// Why a card transaction was refused: the `reason` of a `declined` record.
+public enum DeclineReason: String, Sendable, Codable, CaseIterable {
+    case insufficientBalance = "insufficient_balance"
+    case counterExhausted = "counter_exhausted"
+    case keyNotSupported = "key_not_supported"
+    case mac1Rejected = "mac1_rejected"
+    case appBlocked = "app_blocked"
+    case notAPurseCard = "not_a_purse_card"
+    case notEnabled = "not_enabled"
+    case notYetValid = "not_yet_valid"
+    case expired = "expired"
+    case unsupportedAlgorithm = "unsupported_alg"
+    case cardError = "card_error"
+    case cardRemoved = "card_removed"
+    case psamError = "psam_error"
+    /// The write-ahead entry could not be made durable, so the card was not debited.
+    case journalUnavailable = "journal_unavailable"
+    case invalidAmount = "invalid_amount"
+
+    /// Short text for a cashier or a log line.
+    public var text: String {
+        switch self {
+        case .insufficientBalance: "insufficient balance"
+        case .counterExhausted: "card counter exhausted"
+        case .keyNotSupported: "card key not supported"
+        case .mac1Rejected: "card rejected the terminal MAC"
+        case .appBlocked: "card blocked"
+        case .notAPurseCard: "not a purse card"
+        case .notEnabled: "card not enabled"
+        case .notYetValid: "card not yet valid"
+        case .expired: "card expired"
+        case .unsupportedAlgorithm: "card algorithm not supported"
+        case .cardError: "card error"
+        case .cardRemoved: "card removed too early"
+        case .psamError: "PSAM error"
+        case .journalUnavailable: "journal unavailable"
+        case .invalidAmount: "invalid amount"
+        }
+    }
+}
+
+/// Everything the terminal knows just before it sends DEBIT: the contract's
+/// PENDING entry (§9.2). Once this exists the outcome may be unknown, so it
+/// must be durable before the first DEBIT byte leaves.
+public struct PendingDebit: Equatable, Sendable {
+    public var cardNumber: CardNumber
+    public var profile: PurseProfile
+    /// Transaction type byte: `06` purchase, `09` CAPP purchase.
+    public var transactionType: UInt8
+    public var amount: UInt32
+    public var balanceBefore: UInt32
+    /// Offline counter N before this transaction.
+    public var counter: UInt16
+    public var keyVersion: UInt8
+    public var algorithmID: UInt8
+    public var cardRandom: [UInt8]
+    /// PSAM terminal transaction sequence T.
+    public var terminalSequence: UInt32
+    public var time: BCDDateTime
+    public var terminalNumber: [UInt8]
+}
+
+/// A completed debit: the PENDING entry plus the card's proof.
+public struct PurchaseReceipt: Equatable, Sendable {
+    public var debit: PendingDebit
+    public var tac: [UInt8]
+    public var mac2: [UInt8]
+    /// False when the PSAM did not confirm MAC2 (`80 72` failed). The debit
+    /// stands; the contract calls for an alarm (`mac2_unverified`).
+    public var mac2Verified: Bool
+
+    public var balanceAfter: UInt32 { debit.balanceBefore - debit.amount }
+}
+
+/// A refusal. `pending` is set when a PENDING entry had been made and must now
+/// become FAILED (the card guaranteed unchanged, e.g. `9302` on DEBIT).
+public struct Decline: Equatable, Sendable, Error {
+    public var reason: DeclineReason
+    public var detail: String
+    public var cardNumber: CardNumber?
+    public var pending: PendingDebit?
+
+    public init(_ reason: DeclineReason, _ detail: String, cardNumber: CardNumber? = nil, pending: PendingDebit? = nil) {
+        self.reason = reason
+        self.detail = detail
+        self.cardNumber = cardNumber
+        self.pending = pending
+    }
+}
+
+/// How one purchase ended.
+public enum PurchaseOutcome: Equatable, Sendable {
+    case approved(PurchaseReceipt)
+    case declined(Decline)
+    /// DEBIT left the terminal and no definite answer came back: the money may
+    /// or may not have moved. Recovery (§9.3) settles it; never debit again.
+    case uncertain(PendingDebit, detail: String)
+}

@@ -1,0 +1,107 @@
+import Foundation
+import ISO7816
+import PCSC
+import Purse
+
+/// The terminal's readers and PSAM, wired together: the card reader is watched
+/// on one PC/SC context and spoken to on another, and the PSAM is started once.
+public final class Terminal {
+    public struct Configuration: Sendable {
+        public var cardReader: String
+        public var psamReader: String
+        public var profiles: [PurseProfile]
+
+        public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
+                    profiles: [PurseProfile] = PurseProfile.allCases) {
+            self.cardReader = cardReader
+            self.psamReader = psamReader
+            self.profiles = profiles
+        }
+    }
+
+    public enum SetupError: Error, CustomStringConvertible {
+        case readerMissing(String, available: [String])
+        case pcsc(String, PCSCError)
+        case psam(PSAM.Failure)
+
+        public var description: String {
+            switch self {
+            case .readerMissing(let name, let available):
+                "reader \"\(name)\" not found (readers: \(available.isEmpty ? "none" : available.joined(separator: ", ")))"
+            case .pcsc(let what, let error): "\(what): \(error)"
+            case .psam(let failure): "PSAM start-up failed: \(failure)"
+            }
+        }
+    }
+
+    public let configuration: Configuration
+    public let psam: PSAM
+    private let monitor: PCSCContext
+    private let cardContext: PCSCContext
+    private let psamHandle: CardHandle
+
+    public init(_ configuration: Configuration) throws(SetupError) {
+        self.configuration = configuration
+        do {
+            monitor = try PCSCContext()
+            cardContext = try PCSCContext()
+        } catch {
+            throw .pcsc("PC/SC service", error)
+        }
+        let readers = (try? monitor.readers()) ?? []
+        for name in [configuration.cardReader, configuration.psamReader] where !readers.contains(name) {
+            throw .readerMissing(name, available: readers)
+        }
+        do {
+            psamHandle = try CardHandle(context: cardContext, reader: configuration.psamReader)
+        } catch {
+            throw .pcsc("PSAM in \(configuration.psamReader)", error)
+        }
+        do {
+            psam = try PSAM.start(APDUChannel(psamHandle))
+        } catch {
+            throw .psam(error)
+        }
+    }
+
+    /// Waits for a card, connects, and hands its channel to `body`.
+    public func withCard<T>(timeoutMilliseconds: UInt32, _ body: (APDUChannel) -> T) throws(SetupError) -> T {
+        do {
+            try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
+            let handle = try CardHandle(context: cardContext, reader: configuration.cardReader)
+            return body(APDUChannel(handle))
+        } catch {
+            throw .pcsc("card in \(configuration.cardReader)", error)
+        }
+    }
+
+    /// Waits until the card has left, so the same tap is never served twice.
+    public func waitForRemoval(timeoutMilliseconds: UInt32) throws(SetupError) {
+        do {
+            try monitor.waitForRemoval(from: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
+        } catch {
+            throw .pcsc("card removal from \(configuration.cardReader)", error)
+        }
+    }
+
+    /// One purchase on the next card presented.
+    public func purchase(amount: UInt32, time: BCDDateTime, timeoutMilliseconds: UInt32,
+                         recordPending: @escaping (PendingDebit) throws -> Void) throws(SetupError) -> PurchaseOutcome {
+        let flow = PurchaseFlow(profiles: configuration.profiles, recordPending: recordPending)
+        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { flow.run(card: $0, psam: psam, amount: amount, time: time) }
+    }
+
+    /// Balance and last-10 history of the next card presented.
+    public func balance(timeoutMilliseconds: UInt32) throws(SetupError) -> Result<BalanceReport, Decline> {
+        let query = BalanceQuery(profiles: configuration.profiles)
+        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { query.run(card: $0) }
+    }
+}
+
+extension BCDDateTime {
+    /// The terminal's local time now (the contract's dates are local).
+    public static func now(_ date: Date = Date(), calendar: Calendar = .current) -> BCDDateTime {
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return BCDDateTime(year: c.year!, month: c.month!, day: c.day!, hour: c.hour!, minute: c.minute!, second: c.second!)!
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Hex
+import Purse
+import Terminal
+
+@main
+struct Posd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "posd",
+        abstract: "Offline payment terminal core for PBOC electronic purses.",
+        subcommands: [Purchase.self, Balance.self])
+}
+
+/// Reader options shared by the subcommands.
+struct ReaderOptions: ParsableArguments {
+    @Option(help: "PC/SC reader holding the customer's card.")
+    var cardReader = "Virtual PCD 00 00"
+
+    @Option(help: "PC/SC reader holding the PSAM.")
+    var psamReader = "Virtual PCD 00 01"
+
+    @Option(help: "Seconds to wait for a card.")
+    var waitSeconds: UInt32 = 30
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func terminal() throws -> Terminal {
+        do {
+            return try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+struct Purchase: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one offline purchase on the first card presented.",
+        discussion: """
+            Exit status: 0 approved, 1 declined, 2 uncertain (the card may have been \
+            debited: present it again for recovery), 64 and above for set-up errors.
+            """)
+
+    @Option(help: "Amount in fen (1 CNY = 100).")
+    var amount: UInt32
+
+    @OptionGroup var readers: ReaderOptions
+
+    func run() throws {
+        let terminal = try readers.terminal()
+        // The durable journal arrives with the journal issue; until then the
+        // PENDING entry is only reported, never stored.
+        let outcome = try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000,
+                                            recordPending: { _ in })
+        let report = PurchaseReport(outcome, amount: amount)
+        print(readers.json ? report.json : report.text)
+        throw ExitCode(report.exitCode)
+    }
+}
+
+struct Balance: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the balance and last 10 transactions of the first card presented.")
+
+    @OptionGroup var readers: ReaderOptions
+
+    func run() throws {
+        let terminal = try readers.terminal()
+        switch try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000) {
+        case .success(let report):
+            print(readers.json ? BalanceText.json(report) : BalanceText.text(report))
+        case .failure(let decline):
+            let report = PurchaseReport(.declined(decline), amount: 0)
+            print(readers.json ? report.json : report.text)
+            throw ExitCode(1)
+        }
+    }
+}
