@@ -58,7 +58,7 @@ let package = Package(
             path: "Tools/Benchmarks/purchase-bench"),
 
         // Tests
-        .target(name: "TestSupport", dependencies: ["Hex", "VirtualCards"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Hex", "ISO7816"], path: "Tests/TestSupport"),
         .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
         .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),

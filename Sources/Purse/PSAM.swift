@@ -5,7 +5,7 @@ import ISO7816
 /// afterwards it computes MAC1 and checks MAC2 for each purchase. The terminal
 /// itself holds no key: every MAC comes from here.
 public struct PSAM {
-    let channel: APDUChannel
+    public let channel: APDUChannel
     /// EF 0x16: the terminal number that goes into INITIALIZE and MAC1.
     public let terminalNumber: [UInt8]
     /// EF 0x17 byte 0: the key index for INITIALIZE FOR PURCHASE.
@@ -43,6 +43,11 @@ public struct PSAM {
         }
         let keyIndex = try must(PurseCommand.psamReadKeyIndex, length: 1)[0]
         return PSAM(channel: channel, terminalNumber: terminal, purchaseKeyIndex: keyIndex)
+    }
+
+    /// The same PSAM reached through another channel (a recording or measuring wrapper).
+    public func over(_ channel: APDUChannel) -> PSAM {
+        PSAM(channel: channel, terminalNumber: terminalNumber, purchaseKeyIndex: purchaseKeyIndex)
     }
 
     /// Sends `80 CA` (the card's authentication code, for the next MAC1 only) when

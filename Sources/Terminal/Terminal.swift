@@ -10,12 +10,15 @@ public final class Terminal {
         public var cardReader: String
         public var psamReader: String
         public var profiles: [PurseProfile]
+        /// How long start-up waits for the PSAM to be seen in its reader.
+        public var psamWaitMilliseconds: UInt32
 
         public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
-                    profiles: [PurseProfile] = PurseProfile.allCases) {
+                    profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000) {
             self.cardReader = cardReader
             self.psamReader = psamReader
             self.profiles = profiles
+            self.psamWaitMilliseconds = psamWaitMilliseconds
         }
     }
 
@@ -53,6 +56,7 @@ public final class Terminal {
             throw .readerMissing(name, available: readers)
         }
         do {
+            try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: configuration.psamWaitMilliseconds)
             psamHandle = try CardHandle(context: cardContext, reader: configuration.psamReader)
         } catch {
             throw .pcsc("PSAM in \(configuration.psamReader)", error)
