@@ -27,11 +27,21 @@ struct ReaderOptions: ParsableArguments {
     var json = false
 
     func terminal() throws -> Terminal {
-        do {
-            return try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader))
-        } catch {
-            throw ValidationError(error.description)
-        }
+        try setUp { () throws(Terminal.SetupError) in try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader)) }
+    }
+}
+
+/// Exit status for a terminal that could not get as far as a card
+/// (no pcscd, no reader, no PSAM, no card in time): EX_UNAVAILABLE.
+let setUpFailure: Int32 = 69
+
+/// Runs a step that needs the readers; a failure is one clear line on stderr.
+func setUp<T>(_ body: () throws(Terminal.SetupError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+        throw ExitCode(setUpFailure)
     }
 }
 
@@ -40,7 +50,8 @@ struct Purchase: ParsableCommand {
         abstract: "Run one offline purchase on the first card presented.",
         discussion: """
             Exit status: 0 approved, 1 declined, 2 uncertain (the card may have been \
-            debited: present it again for recovery), 64 and above for set-up errors.
+            debited: present it again for recovery), 69 when the readers, the PSAM \
+            or a card could not be reached.
             """)
 
     @Option(help: "Amount in fen (1 CNY = 100).")
@@ -52,8 +63,10 @@ struct Purchase: ParsableCommand {
         let terminal = try readers.terminal()
         // The durable journal arrives with the journal issue; until then the
         // PENDING entry is only reported, never stored.
-        let outcome = try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000,
-                                            recordPending: { _ in })
+        let outcome = try setUp { () throws(Terminal.SetupError) in
+            try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000,
+                                  recordPending: { _ in })
+        }
         let report = PurchaseReport(outcome, amount: amount)
         print(readers.json ? report.json : report.text)
         throw ExitCode(report.exitCode)
@@ -67,7 +80,8 @@ struct Balance: ParsableCommand {
 
     func run() throws {
         let terminal = try readers.terminal()
-        switch try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000) {
+        let result = try setUp { () throws(Terminal.SetupError) in try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000) }
+        switch result {
         case .success(let report):
             print(readers.json ? BalanceText.json(report) : BalanceText.text(report))
         case .failure(let decline):

@@ -72,13 +72,21 @@ struct HostOptions: ParsableArguments {
     var absent = false
 
     func run<Card: SimulatedCard>(_ card: Card) throws -> Never {
+        // A parent's blocked signals are inherited across spawn; SIGTERM and
+        // SIGINT must stop the simulator whoever started it.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let host = VPCDHost(card: card, port: VPCDHost<Card>.port(forSlot: slot),
                             stateFile: URL(fileURLWithPath: state), present: !absent)
         if let control {
             try ControlServer(path: control) { handleControl($0, host: host) }.start()
         }
         host.start()
-        print("vcard: serving \(state) on vpcd slot \(slot)\(control.map { ", control \($0)" } ?? "")")
+        // Unbuffered, so a parent waiting on this line sees it at once.
+        FileHandle.standardOutput.write(Data("vcard: serving \(state) on vpcd slot \(slot)\(control.map { ", control \($0)" } ?? "")\n".utf8))
         while true { pause() }
     }
 }

@@ -1,0 +1,96 @@
+import Foundation
+import PCSC
+import Testing
+import VirtualCards
+
+/// The shipped binaries as a technician runs them: `vcard` processes behind
+/// vpcd, steered over their control sockets, and `posd purchase --json`.
+extension PurchaseEndToEndTests {
+    static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    static func run(_ tool: String, _ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent(tool)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Starts `vcard card|psam` and returns once it says it is serving.
+    static func startSimulator(_ kind: String, state: URL, slot: Int, control: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent("vcard")
+        process.arguments = [kind, "--state", state.path, "--slot", "\(slot)", "--control", control.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            line.append(chunk)
+        }
+        #expect(String(decoding: line, as: UTF8.self).hasPrefix("vcard: serving"))
+        return process
+    }
+
+    @Test func posdAndVcardBinaries() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("posd-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let card = dir.appendingPathComponent("card.json"), psam = dir.appendingPathComponent("psam.json")
+        let cardControl = dir.appendingPathComponent("card.sock"), psamControl = dir.appendingPathComponent("psam.sock")
+        #expect(try Self.run("vcard", ["personalise", "card2", "--out", card.path, "--answer-form", "61"]).status == 0)
+        #expect(try Self.run("vcard", ["personalise", "psam", "--out", psam.path]).status == 0)
+        let psamProcess = try Self.startSimulator("psam", state: psam, slot: 1, control: psamControl)
+        let cardProcess = try Self.startSimulator("card", state: card, slot: 0, control: cardControl)
+        defer {
+            for process in [cardProcess, psamProcess] {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+
+        let approved = try Self.run("posd", ["purchase", "--amount", "120", "--json"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(approved.stdout.utf8)) as? [String: Any]
+        #expect(json?["result"] as? String == "approved")
+        #expect(json?["balance_after"] as? Int == 4880)
+        #expect(json?["card_no"] as? String == "8888000000000002")
+        #expect(json?["terminal_seq"] as? Int == 1)
+        #expect((json?["tac"] as? String)?.count == 8)
+        #expect(try VirtualCards.load(PurseCardState.self, from: card).balance == 4880)
+
+        let declined = try Self.run("posd", ["purchase", "--amount", "999999"])
+        #expect(declined.status == 1)
+        #expect(declined.stdout.contains("insufficient balance"))
+
+        // Take the card away: posd waits, then reports that no card came.
+        #expect(try controlRequest(path: cardControl.path, "remove") == "ok")
+        try PCSCContext().waitForRemoval(from: "Virtual PCD 00 00", timeoutMilliseconds: 10_000)
+        let noCard = try Self.run("posd", ["purchase", "--amount", "120", "--wait-seconds", "1"])
+        #expect(noCard.status == 69)
+        #expect(noCard.stderr.contains("card in Virtual PCD 00 00"))
+
+        #expect(try controlRequest(path: cardControl.path, "insert") == "ok")
+        let balance = try Self.run("posd", ["balance", "--json"])
+        #expect(balance.status == 0)
+        #expect(balance.stdout.contains("\"balance\":4880"))
+        #expect(try controlRequest(path: cardControl.path, "state").hasPrefix("ok {"))
+        #expect(try controlRequest(path: cardControl.path, "bogus").hasPrefix("error"))
+    }
+}
