@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "posd",
             dependencies: [
-                "Terminal", "Purse", "Hex",
+                "Terminal", "PCSC", "Purse", "Hex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

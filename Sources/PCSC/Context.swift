@@ -42,6 +42,12 @@ public final class PCSCContext {
         try waitUntil(reader: reader, timeoutMilliseconds: timeoutMilliseconds) { $0 & DWORD(SCARD_STATE_EMPTY) != 0 }
     }
 
+    /// Waits until every one of `readers` is empty (a clean field before a
+    /// simulator takes a vpcd slot, or after it leaves).
+    public func waitUntilEmpty(_ readers: [String], timeoutMilliseconds: UInt32) throws(PCSCError) {
+        for reader in readers { try waitForRemoval(from: reader, timeoutMilliseconds: timeoutMilliseconds) }
+    }
+
     /// Interrupts a `waitFor…` in progress on another thread. The corresponding
     /// C function is `SCardCancel`.
     public func cancel() {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hex
 import Purse
+import PCSC
 import Terminal
 
 @main
@@ -9,7 +10,7 @@ struct Posd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posd",
         abstract: "Offline payment terminal core for PBOC electronic purses.",
-        subcommands: [Purchase.self, Balance.self])
+        subcommands: [Purchase.self, Balance.self, Readers.self])
 }
 
 /// Reader options shared by the subcommands.
@@ -88,6 +89,19 @@ struct Balance: ParsableCommand {
             let report = PurchaseReport(.declined(decline), amount: 0)
             print(readers.json ? report.json : report.text)
             throw ExitCode(1)
+        }
+    }
+}
+
+struct Readers: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the PC/SC readers pcscd offers, one per line.")
+
+    func run() throws {
+        do {
+            for reader in try PCSCContext().readers() { print(reader) }
+        } catch {
+            FileHandle.standardError.write(Data("posd: PC/SC service: \(error)\n".utf8))
+            throw ExitCode(setUpFailure)
         }
     }
 }

@@ -34,7 +34,7 @@ extension PurchaseEndToEndTests {
     static func startSimulator(_ kind: String, state: URL, slot: Int, control: URL) throws -> Process {
         let process = Process()
         process.executableURL = binaries.appendingPathComponent("vcard")
-        process.arguments = [kind, "--state", state.path, "--slot", "\(slot)", "--control", control.path]
+        process.arguments = ["serve", kind, "--state", state.path, "--slot", "\(slot)", "--control", control.path]
         let out = Pipe()
         process.standardOutput = out
         try process.run()

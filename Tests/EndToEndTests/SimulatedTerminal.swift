@@ -50,10 +50,7 @@ final class SimulatedTerminal {
     }
 
     static func waitForEmptyReaders() throws {
-        let context = try PCSCContext()
-        for reader in ["Virtual PCD 00 00", "Virtual PCD 00 01"] {
-            try context.waitForRemoval(from: reader, timeoutMilliseconds: 10_000)
-        }
+        try PCSCContext().waitUntilEmpty(["Virtual PCD 00 00", "Virtual PCD 00 01"], timeoutMilliseconds: 10_000)
     }
 }
 

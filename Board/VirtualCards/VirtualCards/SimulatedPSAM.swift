@@ -34,7 +34,7 @@ public struct PSAMState: Codable, Equatable, Sendable {
 /// A PSAM as the contract describes it (§5).
 public struct SimulatedPSAM: SimulatedCard {
     public var state: PSAMState
-    private var formatter: AnswerFormatter
+    var formatter: AnswerFormatter
     private var session = Session()
 
     struct Session {
@@ -58,18 +58,9 @@ public struct SimulatedPSAM: SimulatedCard {
     }
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        guard let command = SimCommand(bytes) else { return SimAnswer.status(0x6700).bytes }
-        if let answer = formatter.getResponse(command) { return answer }
-        var next = self
-        let answer = next.execute(command)
-        switch next.formatter.format(answer, for: command) {
-        case .executed(let bytes):
-            self = next
-            return bytes
-        case .notExecuted(let bytes):
-            formatter = next.formatter
-            return bytes
-        }
+        let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { $0.execute($1) }
+        self = result.card
+        return result.answer
     }
 
     private mutating func execute(_ c: SimCommand) -> SimAnswer {

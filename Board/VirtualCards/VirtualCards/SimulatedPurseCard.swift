@@ -31,7 +31,9 @@ public struct SimulatedPurseCard: SimulatedCard {
     public var willMoveMoney: (@Sendable (TearSwitch.Command) -> Void)?
 
     private var session = Session()
-    private var formatter: AnswerFormatter
+    var formatter: AnswerFormatter
+    /// Set by a DEBIT or CREDIT that committed, for the tear switches.
+    private var moneyMoved: TearSwitch.Command?
     private var random: @Sendable () -> [UInt8]
 
     struct Session {
@@ -72,42 +74,29 @@ public struct SimulatedPurseCard: SimulatedCard {
     }
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        guard let command = SimCommand(bytes) else { return SimAnswer.status(0x6700).bytes }
-        if let answer = formatter.getResponse(command) { return answer }
-        var next = self
-        var moved: TearSwitch.Command?
-        let answer = next.execute(command, moved: &moved)
-        switch next.formatter.format(answer, for: command) {
-        case .notExecuted(let bytes):
-            formatter = next.formatter
-            return bytes
-        case .executed(let bytes):
-            guard let moved else {
-                self = next
-                return bytes
-            }
-            let count = moved == .debit ? debitsExecuted + 1 : creditsExecuted + 1
-            if moved == .debit { debitsExecuted = count } else { creditsExecuted = count }
-            switch tearSwitches.first(where: { $0.command == moved && $0.occurrence == count })?.moment {
-            case .beforeCommit?:
-                powerCycle()
-                return nil
-            case .afterCommit?:
-                state = next.state
-                powerCycle()
-                return nil
-            case nil:
-                let counts = (debitsExecuted, creditsExecuted)
-                self = next
-                (debitsExecuted, creditsExecuted) = counts
-                return bytes
-            }
+        let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { card, command in
+            card.moneyMoved = nil
+            return card.execute(command)
         }
+        guard result.executed, let moved = result.card.moneyMoved else {
+            self = result.card
+            return result.answer
+        }
+        let count = (moved == .debit ? debitsExecuted : creditsExecuted) + 1
+        let tear = tearSwitches.first { $0.command == moved && $0.occurrence == count }?.moment
+        if tear != .beforeCommit { state = result.card.state }
+        if tear == nil { self = result.card }
+        if moved == .debit { debitsExecuted = count } else { creditsExecuted = count }
+        guard tear == nil else {
+            powerCycle()  // the card loses power: no answer, nothing volatile survives
+            return nil
+        }
+        return result.answer
     }
 
     // MARK: - Commands
 
-    private mutating func execute(_ c: SimCommand, moved: inout TearSwitch.Command?) -> SimAnswer {
+    private mutating func execute(_ c: SimCommand) -> SimAnswer {
         let challenge = session.challenge
         session.challenge = nil  // a challenge is good for the next command only
         if c.cla == 0x00 && c.ins == 0xA4 { return select(c) }
@@ -126,10 +115,10 @@ public struct SimulatedPurseCard: SimulatedCard {
         case (0x80, 0xDC): return updateCompositeCache(c)
         case (0x80, 0x54):
             willMoveMoney?(.debit)
-            return debit(c, moved: &moved)
+            return debit(c)
         case (0x80, 0x52):
             willMoveMoney?(.credit)
-            return credit(c, moved: &moved)
+            return credit(c)
         case (0x00, 0x20): return verifyPIN(c)
         case (0x80, 0x5A): return prove(c)
         case (0x00, 0x84):
@@ -226,7 +215,7 @@ public struct SimulatedPurseCard: SimulatedCard {
         return SimAnswer()
     }
 
-    private mutating func debit(_ c: SimCommand, moved: inout TearSwitch.Command?) -> SimAnswer {
+    private mutating func debit(_ c: SimCommand) -> SimAnswer {
         let open = session.transaction
         session.transaction = nil
         guard c.p1 == 0x01, c.p2 == 0x00, c.data.count == 15 else { return .status(0x6700) }
@@ -249,11 +238,11 @@ public struct SimulatedPurseCard: SimulatedCard {
         if t.kind == .cappPurchase, let cache = session.compositeCache { state.compositeRecord = cache }
         session.compositeCache = nil
         state.offlineProof = .init(type: type, counterAfter: state.offlineCounter, mac: mac2, tac: tac)
-        moved = .debit
+        moneyMoved = .debit
         return SimAnswer(tac + mac2)
     }
 
-    private mutating func credit(_ c: SimCommand, moved: inout TearSwitch.Command?) -> SimAnswer {
+    private mutating func credit(_ c: SimCommand) -> SimAnswer {
         let open = session.transaction
         session.transaction = nil
         guard c.p1 == 0x00, c.p2 == 0x00, c.data.count == 11 else { return .status(0x6700) }
@@ -269,7 +258,7 @@ public struct SimulatedPurseCard: SimulatedCard {
         state.onlineCounter = t.counter + 1
         appendHistory(counterAfter: state.onlineCounter, amount: t.amount, type: 0x02, terminal: t.terminal, time: time)
         state.onlineProof = .init(type: 0x02, counterAfter: state.onlineCounter, mac: mac2, tac: tac)
-        moved = .credit
+        moneyMoved = .credit
         return SimAnswer(tac)
     }
 

@@ -107,3 +107,24 @@ struct AnswerFormatter {
         }
     }
 }
+
+extension AnswerFormatter {
+    /// One command through a simulated card: GET RESPONSE is answered from the
+    /// waiting data; anything else runs on a copy of the card, and the copy is
+    /// kept only if the answer form counts the command as executed.
+    static func respond<Card>(_ card: Card, to bytes: [UInt8], formatter: WritableKeyPath<Card, AnswerFormatter>,
+                              execute: (inout Card, SimCommand) -> SimAnswer) -> (card: Card, answer: [UInt8], executed: Bool) {
+        var card = card
+        guard let command = SimCommand(bytes) else { return (card, SimAnswer.status(0x6700).bytes, false) }
+        if let answer = card[keyPath: formatter].getResponse(command) { return (card, answer, false) }
+        var next = card
+        let answer = execute(&next, command)
+        switch next[keyPath: formatter].format(answer, for: command) {
+        case .executed(let bytes):
+            return (next, bytes, true)
+        case .notExecuted(let bytes):
+            card[keyPath: formatter] = next[keyPath: formatter]
+            return (card, bytes, false)
+        }
+    }
+}

@@ -8,7 +8,7 @@ struct VCard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vcard",
         abstract: "Simulated purse cards and PSAM behind pcscd's vpcd reader.",
-        subcommands: [Personalise.self, Card.self, PSAM.self, Control.self])
+        subcommands: [Personalise.self, Serve.self, Control.self])
 }
 
 struct Personalise: ParsableCommand {
@@ -58,11 +58,19 @@ struct Personalise: ParsableCommand {
     }
 }
 
-struct HostOptions: ParsableArguments {
-    @Option(help: "State file (read at start, rewritten after every change).")
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put a simulated card or PSAM into a vpcd reader slot and answer pcscd until stopped.")
+
+    enum Kind: String, ExpressibleByArgument { case card, psam }
+
+    @Argument(help: "card (a purse card) or psam.")
+    var kind: Kind
+
+    @Option(help: "State file from `vcard personalise` (rewritten after every change).")
     var state: String
 
-    @Option(help: "vpcd slot: 0 (port 35963) or 1 (port 35964).")
+    @Option(help: "vpcd slot: 0 (port 35963, the card reader) or 1 (port 35964, the PSAM reader).")
     var slot: Int
 
     @Option(help: "Unix socket for control commands (see `vcard control --help`).")
@@ -71,7 +79,15 @@ struct HostOptions: ParsableArguments {
     @Flag(help: "Start outside the field; `insert` presents it.")
     var absent = false
 
-    func run<Card: SimulatedCard>(_ card: Card) throws -> Never {
+    func run() throws {
+        let file = URL(fileURLWithPath: state)
+        switch kind {
+        case .card: try serve(SimulatedPurseCard(state: load(PurseCardState.self, from: file)))
+        case .psam: try serve(SimulatedPSAM(state: load(PSAMState.self, from: file)))
+        }
+    }
+
+    private func serve<Card: SimulatedCard>(_ card: Card) throws -> Never {
         // A parent's blocked signals are inherited across spawn; SIGTERM and
         // SIGINT must stop the simulator whoever started it.
         var stopSignals = sigset_t()
@@ -79,6 +95,7 @@ struct HostOptions: ParsableArguments {
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+
         let host = VPCDHost(card: card, port: VPCDHost<Card>.port(forSlot: slot),
                             stateFile: URL(fileURLWithPath: state), present: !absent)
         if let control {
@@ -88,26 +105,6 @@ struct HostOptions: ParsableArguments {
         // Unbuffered, so a parent waiting on this line sees it at once.
         FileHandle.standardOutput.write(Data("vcard: serving \(state) on vpcd slot \(slot)\(control.map { ", control \($0)" } ?? "")\n".utf8))
         while true { pause() }
-    }
-}
-
-struct Card: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a simulated purse card.")
-    @OptionGroup var options: HostOptions
-
-    func run() throws {
-        let state = try load(PurseCardState.self, from: URL(fileURLWithPath: options.state))
-        try options.run(SimulatedPurseCard(state: state))
-    }
-}
-
-struct PSAM: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the simulated PSAM.")
-    @OptionGroup var options: HostOptions
-
-    func run() throws {
-        let state = try load(PSAMState.self, from: URL(fileURLWithPath: options.state))
-        try options.run(SimulatedPSAM(state: state))
     }
 }
 

@@ -13,96 +13,132 @@ import VirtualCards
 struct PurchaseBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "purchase-bench",
-        abstract: "Purchase tap latency versus a raw SCardTransmit loop (needs pcscd with vpcd).")
+        abstract: "Purchase tap latency versus a raw SCardTransmit loop (needs pcscd with vpcd, slots 0 and 1 free).")
 
     @Option(help: "Measured taps (and as many raw replays).")
-    var taps = 500
+    var taps = 1000
 
-    @Option(help: "Unmeasured warm-up taps.")
-    var warmup = 20
+    @Option(help: "Unmeasured warm-up rounds.")
+    var warmup = 50
+
+    static let readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
 
     func run() throws {
-        // Simulators without state files: their disk writes are not posd's cost.
+        try PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
+        // Simulators without state files (their disk writes are not posd's
+        // cost) and with a fixed card random, so a recorded tap can be
+        // replayed byte for byte and stay valid.
         var cardState = PurseCardState.testCard1()
         cardState.balance = 100_000_000
-        let card = VPCDHost(card: SimulatedPurseCard(state: cardState), port: VPCDHost<SimulatedPurseCard>.port(forSlot: 0), stateFile: nil)
+        let fixedRandom: [UInt8] = [0x7E, 0x3A, 0x91, 0xC4]
+        let card = VPCDHost(card: SimulatedPurseCard(state: cardState, random: { fixedRandom }),
+                            port: VPCDHost<SimulatedPurseCard>.port(forSlot: 0), stateFile: nil)
         let psam = VPCDHost(card: SimulatedPSAM(state: .testPSAM()), port: VPCDHost<SimulatedPSAM>.port(forSlot: 1), stateFile: nil)
         card.start()
         psam.start()
-        defer { card.stop(); psam.stop() }
+        defer {
+            card.stop()
+            psam.stop()
+            try? PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
+        }
 
         let terminal = try Terminal(.init())
         let time = BCDDateTime.now()
         let flow = PurchaseFlow(recordPending: { _ in })
+        let rounds = warmup + taps
 
-        // posd: complete taps.
-        var tapTimes: [Duration] = []
-        var transcript: [(link: CardLink, command: [UInt8])] = []
         try terminal.withCard(timeoutMilliseconds: 10_000) { channel in
-            let cardLink = Recorder(channel.link)
-            let psamLink = Recorder(terminal.psam.channel.link)
-            let recordingPSAM = terminal.psam.over(APDUChannel(psamLink))
-            for i in 0..<(warmup + taps) {
-                let clock = ContinuousClock()
-                let start = clock.now
-                let outcome = flow.run(card: APDUChannel(cardLink), psam: i == 0 ? recordingPSAM : terminal.psam, amount: 1, time: time)
-                let elapsed = clock.now - start
-                guard case .approved = outcome else { fatalError("tap \(i): \(outcome)") }
-                if i == 0 { transcript = cardLink.merged(with: psamLink); cardLink.stop(); psamLink.stop() }
+            // One recorded tap: the bytes sent and the answers, in order.
+            let cardBefore = card.state, psamBefore = psam.state
+            let cardLink = Recorder(channel.link), psamLink = Recorder(terminal.psam.channel.link)
+            guard case .approved = flow.run(card: APDUChannel(cardLink), psam: terminal.psam.over(APDUChannel(psamLink)),
+                                            amount: 1, time: time)
+            else { fatalError("the recorded tap was not approved") }
+            let transcript = Recorder.merged(cardLink, psamLink)
+
+            // posd: complete taps through pcscd.
+            var tapTimes: [Duration] = []
+            for i in 0..<rounds {
+                let elapsed = ContinuousClock().measure {
+                    guard case .approved = flow.run(card: channel, psam: terminal.psam, amount: 1, time: time) else {
+                        fatalError("tap \(i) was not approved")
+                    }
+                }
                 if i >= warmup { tapTimes.append(elapsed) }
             }
-        }
 
-        // Baseline: the same APDU bytes through SCardTransmit, nothing else.
-        var rawTimes: [Duration] = []
-        for i in 0..<(warmup + taps) {
-            let clock = ContinuousClock()
-            let start = clock.now
-            for step in transcript { _ = try? step.link.transmit(step.command) }
-            let elapsed = clock.now - start
-            if i >= warmup { rawTimes.append(elapsed) }
-        }
+            // Baseline: the same bytes through SCardTransmit, simulators put back
+            // to the recorded state first (untimed) so every answer is the same.
+            var rawTimes: [Duration] = []
+            for i in 0..<rounds {
+                card.withCard { $0.state = cardBefore }
+                psam.withCard { $0.state = psamBefore }
+                let elapsed = ContinuousClock().measure {
+                    for step in transcript { _ = try? step.link.transmit(step.command) }
+                }
+                if i >= warmup { rawTimes.append(elapsed) }
+            }
 
-        let tap = Percentiles(tapTimes), raw = Percentiles(rawTimes)
-        print("purchase tap through pcscd+vpcd, \(taps) taps, \(transcript.count) APDUs each")
-        print(String(format: "  posd tap       p50 %7.3f ms   p99 %7.3f ms", tap.p50, tap.p99))
-        print(String(format: "  raw transmit   p50 %7.3f ms   p99 %7.3f ms", raw.p50, raw.p99))
-        print(String(format: "  ratio          p50 %7.3f      p99 %7.3f", tap.p50 / raw.p50, tap.p99 / raw.p99))
-        print(String(format: "  posd's own     p50 %7.3f ms   p99 %7.3f ms  (tap minus raw)", tap.p50 - raw.p50, tap.p99 - raw.p99))
+            // The flow alone: recorded answers from memory, no I/O at all.
+            var logicTimes: [Duration] = []
+            for i in 0..<rounds {
+                let cardReplay = Replay(cardLink.answers), psamReplay = Replay(psamLink.answers)
+                let elapsed = ContinuousClock().measure {
+                    _ = flow.run(card: APDUChannel(cardReplay), psam: terminal.psam.over(APDUChannel(psamReplay)), amount: 1, time: time)
+                }
+                if i >= warmup { logicTimes.append(elapsed) }
+            }
+
+            let tap = Percentiles(tapTimes), raw = Percentiles(rawTimes), logic = Percentiles(logicTimes)
+            print("purchase tap through pcscd+vpcd: \(taps) taps, \(transcript.count) APDUs each")
+            print(String(format: "  posd tap        p50 %7.3f ms   p99 %7.3f ms", tap.p50, tap.p99))
+            print(String(format: "  raw transmit    p50 %7.3f ms   p99 %7.3f ms   (same bytes, bare SCardTransmit)", raw.p50, raw.p99))
+            print(String(format: "  ratio           p50 %7.3f      p99 %7.3f", tap.p50 / raw.p50, tap.p99 / raw.p99))
+            print(String(format: "  tap minus raw   p50 %7.3f ms   p99 %7.3f ms", tap.p50 - raw.p50, tap.p99 - raw.p99))
+            print(String(format: "  flow alone      p50 %7.3f ms   p99 %7.3f ms   (recorded answers, no I/O)", logic.p50, logic.p99))
+        }
     }
 }
 
-/// Passes commands through and remembers them in order, with a shared clock of
-/// order so card and PSAM steps interleave as they were sent.
+/// Passes commands through and remembers commands and answers, numbered in
+/// one sequence shared by all recorders so card and PSAM steps interleave.
 final class Recorder: CardLink {
     private let inner: CardLink
-    private var recording = true
-    private(set) var sent: [(order: Int, command: [UInt8])] = []
-    nonisolated(unsafe) static var order = 0
+    private(set) var steps: [(order: Int, command: [UInt8])] = []
+    private(set) var answers: [[UInt8]] = []
+    nonisolated(unsafe) private static var counter = 0
 
     init(_ inner: CardLink) { self.inner = inner }
 
     func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
-        if recording {
-            Recorder.order += 1
-            sent.append((Recorder.order, command))
-        }
-        return try inner.transmit(command)
+        Recorder.counter += 1
+        steps.append((Recorder.counter, command))
+        let answer = try inner.transmit(command)
+        answers.append(answer)
+        return answer
     }
 
-    func stop() { recording = false }
+    static func merged(_ recorders: Recorder...) -> [(link: CardLink, command: [UInt8])] {
+        recorders.flatMap { r in r.steps.map { (order: $0.order, link: r.inner, command: $0.command) } }
+            .sorted { $0.order < $1.order }
+            .map { ($0.link, $0.command) }
+    }
+}
 
-    func merged(with other: Recorder) -> [(link: CardLink, command: [UInt8])] {
-        (sent.map { ($0.order, inner, $0.command) } + other.sent.map { ($0.order, other.inner, $0.command) })
-            .sorted { $0.0 < $1.0 }
-            .map { ($0.1, $0.2) }
+/// Answers from a recording, in order, whatever is sent.
+final class Replay: CardLink {
+    private var answers: ArraySlice<[UInt8]>
+    init(_ answers: [[UInt8]]) { self.answers = answers[...] }
+    func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
+        guard let next = answers.popFirst() else { throw .noAnswer }
+        return next
     }
 }
 
 struct Percentiles {
     let p50: Double, p99: Double
     init(_ samples: [Duration]) {
-        let ms = samples.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
+        let ms = samples.map { Double($0.components.seconds) * 1e3 + Double($0.components.attoseconds) / 1e15 }.sorted()
         p50 = ms[ms.count / 2]
         p99 = ms[min(ms.count - 1, Int(Double(ms.count) * 0.99))]
     }
