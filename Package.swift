@@ -7,6 +7,7 @@ import PackageDescription
 //   Purse        purse and PSAM flows, decline rules                     pure
 //   CPCSCLite    pcsc-lite system library + shim
 //   PCSC         thin typed pcsc-lite binding; a CardHandle is a CardLink
+//   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
 //   VirtualCards purse card and PSAM simulators behind vpcd (Board/), libcrypto;
@@ -21,6 +22,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .target(name: "Hex"),
@@ -30,11 +33,14 @@ let package = Package(
             name: "CPCSCLite", path: "Sources/CPCSCLite",
             pkgConfig: "libpcsclite", providers: [.apt(["libpcsclite-dev"])]),
         .target(name: "PCSC", dependencies: ["CPCSCLite", "ISO7816"]),
-        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816"]),
+        .target(
+            name: "Journal",
+            dependencies: ["Hex", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
             name: "posd",
             dependencies: [
-                "Terminal", "PCSC", "Purse", "Hex",
+                "Terminal", "PCSC", "Purse", "Journal", "Hex",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the simulated terminal on a fresh Debian 12 machine with the Swift
 # toolchain: Debian packages, pcscd with vpcd, the simulated PSAM (vpcd slot 1)
-# and test card (slot 0), then one purchase and a balance query through posd.
+# and test card (slot 0), then one purchase, a balance query and a journal check.
 #   scripts/run-terminal.sh [amount-in-fen] [card1|card2]
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -26,8 +26,10 @@ STARTED_PIDS+=($!)
 
 echo "== posd purchase --amount $AMOUNT"
 status=0
-"$BIN/posd" purchase --amount "$AMOUNT" || status=$?
+"$BIN/posd" purchase --amount "$AMOUNT" --data-dir "$RUN_DIR/data" || status=$?
 echo "== posd balance"
 "$BIN/posd" balance || true
+echo "== posd journal verify"
+"$BIN/posd" journal verify --data-dir "$RUN_DIR/data" || true
 echo "== card state: $SIM/$CARD.json, PSAM state: $SIM/psam.json (delete them to start afresh)"
 exit "$status"

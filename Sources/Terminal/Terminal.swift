@@ -39,6 +39,9 @@ public final class Terminal {
 
     public let configuration: Configuration
     public let psam: PSAM
+    /// The last journal write that failed after a card had answered; nil while
+    /// all is well. Diagnostics and the display report it.
+    public internal(set) var journalAlarm: String?
     private let monitor: PCSCContext
     private let cardContext: PCSCContext
     private let psamHandle: CardHandle

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hex
+import Journal
 import Purse
 import PCSC
 import Terminal
@@ -10,7 +11,7 @@ struct Posd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posd",
         abstract: "Offline payment terminal core for PBOC electronic purses.",
-        subcommands: [Purchase.self, Balance.self, Readers.self])
+        subcommands: [Purchase.self, Balance.self, JournalCommand.self, Readers.self])
 }
 
 /// Reader options shared by the subcommands.
@@ -46,6 +47,16 @@ func setUp<T>(_ body: () throws(Terminal.SetupError) -> T) throws -> T {
     }
 }
 
+/// Where the terminal keeps its data (the journal, and later its parameters).
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data directory; the journal is <data-dir>/journal.sqlite.")
+    var dataDir = "/var/lib/posd"
+
+    func journal() -> Journal {
+        Journal(directory: URL(fileURLWithPath: dataDir))
+    }
+}
+
 struct Purchase: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one offline purchase on the first card presented.",
@@ -58,19 +69,29 @@ struct Purchase: ParsableCommand {
     @Option(help: "Amount in fen (1 CNY = 100).")
     var amount: UInt32
 
+    @Option(help: "Run this many purchases back to back on the card in the field (bench and soak runs).")
+    var `repeat` = 1
+
     @OptionGroup var readers: ReaderOptions
+    @OptionGroup var data: DataOptions
 
     func run() throws {
+        let journal = data.journal()
         let terminal = try readers.terminal()
-        // The durable journal arrives with the journal issue; until then the
-        // PENDING entry is only reported, never stored.
-        let outcome = try setUp { () throws(Terminal.SetupError) in
-            try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000,
-                                  recordPending: { _ in })
+        var exitCode: Int32 = 0
+        for _ in 0..<max(1, `repeat`) {
+            let outcome = try setUp { () throws(Terminal.SetupError) in
+                try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
+            }
+            let report = PurchaseReport(outcome, amount: amount)
+            print(readers.json ? report.json : report.text)
+            if let alarm = terminal.journalAlarm {
+                FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
+            }
+            exitCode = report.exitCode
+            if exitCode != 0 { break }
         }
-        let report = PurchaseReport(outcome, amount: amount)
-        print(readers.json ? report.json : report.text)
-        throw ExitCode(report.exitCode)
+        throw ExitCode(exitCode)
     }
 }
 
@@ -102,6 +123,55 @@ struct Readers: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("posd: PC/SC service: \(error)\n".utf8))
             throw ExitCode(setUpFailure)
+        }
+    }
+}
+
+struct JournalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal", abstract: "Inspect the offline journal.", subcommands: [Verify.self, Show.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the whole hash chain and report the journal's state.",
+            discussion: "Exit status 0 when the journal is sound, 3 when it is in its fault state.")
+
+        @OptionGroup var data: DataOptions
+
+        func run() throws {
+            let journal = data.journal()
+            if let fault = journal.fault {
+                print("JOURNAL FAULT: \(fault)")
+                throw ExitCode(3)
+            }
+            do {
+                let checked = try journal.verifyWholeChain()
+                let open = try journal.openEntries()
+                print("journal \(journal.databaseURL.path): chain verified, \(checked) records, last seq \(try journal.lastSeq)")
+                print("undelivered records: \(try journal.undeliveredCount)")
+                print("open entries: \(open.count)" + open.map { "\n  #\($0.id) \($0.state.rawValue) card \($0.entry.cardNo) counter \($0.entry.cardCounter) amount \($0.entry.amount)" }.joined())
+            } catch {
+                print("JOURNAL FAULT: \(error)")
+                throw ExitCode(3)
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print records as JSON lines, as the clearing platform receives them.")
+
+        @Option(help: "Print records after this seq.")
+        var after = 0
+
+        @Option(help: "At most this many records.")
+        var limit = 100
+
+        @OptionGroup var data: DataOptions
+
+        func run() throws {
+            for stored in try data.journal().records(after: after, limit: limit) {
+                print(String(decoding: stored.record.canonicalBytes.dropLast(), as: UTF8.self) + ",\"hash\":\"\(stored.hash)\"}")
+            }
         }
     }
 }

@@ -1,0 +1,400 @@
+import Foundation
+import GRDB
+
+/// What the terminal knows just before DEBIT or CREDIT (contract §9.2): the
+/// PENDING entry, made durable before the first byte of the command leaves.
+public struct PendingEntry: Codable, Equatable, Sendable {
+    public var cardNo: String
+    public var profile: String
+    public var txType: Int
+    public var amount: Int
+    public var balanceBefore: Int
+    /// Offline counter N (purchases) or online counter (loads), before.
+    public var cardCounter: Int
+    public var keyVersion: Int
+    public var algID: Int
+    /// Card random R, hex.
+    public var random: String
+    /// PSAM sequence T (purchases).
+    public var terminalSeq: Int?
+    public var time: String
+    public var terminalNo: String
+    /// The composite record written with a CAPP purchase, hex.
+    public var composite: String?
+
+    public init(cardNo: String, profile: String, txType: Int, amount: Int, balanceBefore: Int, cardCounter: Int,
+                keyVersion: Int, algID: Int, random: String, terminalSeq: Int?, time: String, terminalNo: String,
+                composite: String? = nil) {
+        self.cardNo = cardNo
+        self.profile = profile
+        self.txType = txType
+        self.amount = amount
+        self.balanceBefore = balanceBefore
+        self.cardCounter = cardCounter
+        self.keyVersion = keyVersion
+        self.algID = algID
+        self.random = random
+        self.terminalSeq = terminalSeq
+        self.time = time
+        self.terminalNo = terminalNo
+        self.composite = composite
+    }
+}
+
+/// A write-ahead entry that has not become a record yet.
+public struct OpenEntry: Equatable, Sendable {
+    public enum State: String, Sendable { case pending, uncertain, unresolved }
+    public var id: Int64
+    public var state: State
+    public var entry: PendingEntry
+    public var detail: String?
+}
+
+/// A record as stored: its canonical body and its hash.
+public struct StoredRecord: Equatable, Sendable {
+    public var record: ClearingRecord
+    public var hash: String
+}
+
+public enum JournalError: Error, Equatable, CustomStringConvertible {
+    /// The disk is full: nothing was written, nothing already written was lost.
+    case diskFull
+    /// The journal refuses writes (see `Journal.fault`).
+    case fault(String)
+    /// Any other storage failure, with SQLite's words.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .diskFull: "journal disk full"
+        case .fault(let why): "journal fault: \(why)"
+        case .storage(let why): "journal storage error: \(why)"
+        }
+    }
+}
+
+/// The terminal's offline journal: every card interaction, durably, in a
+/// SHA-256 hash chain the clearing platform verifies, plus the write-ahead
+/// entries that make a debit safe against power loss at any instant.
+///
+/// Storage is SQLite in WAL mode with `synchronous = FULL`, so every commit is
+/// on disk before it returns. The chain is checked on open from the last
+/// verified checkpoint; any integrity failure puts the journal in a fault
+/// state in which it refuses writes (and so the terminal refuses sales) but
+/// still reads every record it can, for export.
+public final class Journal: Sendable {
+    public let directory: URL
+    /// Why the journal refuses writes; nil when healthy.
+    public let fault: String?
+    /// What opening found: PENDING entries turned UNCERTAIN and records verified.
+    public let startup: StartupReport
+
+    public struct StartupReport: Equatable, Sendable {
+        public var promotedToUncertain = 0
+        public var recordsVerified = 0
+    }
+
+    private let database: DatabasePool?
+
+    public static let databaseName = "journal.sqlite"
+    /// Written once when the journal is created. A marker without a database
+    /// means the database went missing: a fault, never a silent fresh start.
+    public static let markerName = "journal.id"
+
+    public var databaseURL: URL { directory.appendingPathComponent(Self.databaseName) }
+
+    /// Opens (or on first use creates) the journal in `directory`. Never
+    /// throws: a journal that cannot be trusted opens in the fault state.
+    public init(directory: URL) {
+        self.directory = directory
+        let databaseURL = directory.appendingPathComponent(Self.databaseName)
+        let marker = directory.appendingPathComponent(Self.markerName)
+        let fileManager = FileManager.default
+        var report = StartupReport()
+        var database: DatabasePool?
+        var fault: String?
+        do {
+            try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+            let existed = fileManager.fileExists(atPath: databaseURL.path)
+            if !existed && fileManager.fileExists(atPath: marker.path) {
+                throw JournalError.fault("journal database \(databaseURL.path) is missing")
+            }
+            let pool = try Self.openPool(databaseURL)
+            database = pool
+            try Self.migrator.migrate(pool)
+            if !existed {
+                try Data(UUID().uuidString.utf8).write(to: marker, options: .atomic)
+            }
+            try Self.checkIntegrity(pool)
+            report.promotedToUncertain = try pool.write { db in
+                try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
+                return db.changesCount
+            }
+            report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true)
+        } catch let error as JournalError {
+            fault = error.description
+        } catch {
+            fault = "journal unreadable: \(error)"
+        }
+        self.database = database
+        self.fault = fault
+        self.startup = report
+    }
+
+    private static func openPool(_ url: URL) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        let pool = try DatabasePool(path: url.path, configuration: configuration)
+        // GRDB's pool sets synchronous = NORMAL on its writer after
+        // prepareDatabase; FULL must be set afterwards, on the writer itself.
+        try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        return pool
+    }
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE record (
+                    seq INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    card_no TEXT NOT NULL,
+                    amount INTEGER NOT NULL,
+                    time TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    upload_state TEXT NOT NULL DEFAULT 'undelivered'
+                        CHECK (upload_state IN ('undelivered', 'delivered', 'rejected')),
+                    reject_reason TEXT
+                );
+                CREATE TRIGGER record_undelivered_kept BEFORE DELETE ON record
+                    WHEN OLD.upload_state = 'undelivered'
+                    BEGIN SELECT RAISE(ABORT, 'undelivered records are never deleted'); END;
+                CREATE TRIGGER record_immutable BEFORE UPDATE OF seq, kind, card_no, amount, time, body, hash ON record
+                    BEGIN SELECT RAISE(ABORT, 'records are immutable'); END;
+                CREATE INDEX record_undelivered ON record(seq) WHERE upload_state = 'undelivered';
+
+                -- The chain's last link, so seq is never reused even if old records are pruned.
+                CREATE TABLE chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+                -- The last link verified on a previous start (the fast path).
+                CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+
+                CREATE TABLE entry (
+                    id INTEGER PRIMARY KEY,
+                    state TEXT NOT NULL
+                        CHECK (state IN ('pending', 'uncertain', 'unresolved', 'complete', 'failed')),
+                    body TEXT NOT NULL,
+                    card_no TEXT NOT NULL,
+                    record_seq INTEGER REFERENCES record(seq),
+                    detail TEXT
+                );
+                CREATE INDEX entry_open ON entry(card_no) WHERE state IN ('pending', 'uncertain', 'unresolved');
+                """)
+        }
+        return migrator
+    }()
+
+    private static func checkIntegrity(_ pool: DatabasePool) throws {
+        let result = try pool.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
+        guard result == ["ok"] else {
+            throw JournalError.fault("database damaged: \(result.prefix(3).joined(separator: "; "))")
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Makes a PENDING entry durable. Returns its id for `complete`, `fail` or `markUncertain`.
+    public func recordPending(_ entry: PendingEntry) throws(JournalError) -> Int64 {
+        try write { db in
+            try db.execute(sql: "INSERT INTO entry (state, body, card_no) VALUES ('pending', ?, ?)",
+                           arguments: [try Self.json(entry), entry.cardNo])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// The card answered: the entry becomes `record` (approved or declined), atomically.
+    @discardableResult
+    public func close(entry id: Int64, as record: ClearingRecord) throws(JournalError) -> StoredRecord {
+        try write { db in
+            let stored = try Self.append(record, db)
+            try db.execute(sql: "UPDATE entry SET state = ?, record_seq = ? WHERE id = ?",
+                           arguments: [record.kind == .declined ? "failed" : "complete", stored.record.seq, id])
+            return stored
+        }
+    }
+
+    /// DEBIT or CREDIT left and no clear answer came back.
+    public func markUncertain(entry id: Int64, detail: String) throws(JournalError) {
+        try write { db in
+            try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = ? WHERE id = ?", arguments: [detail, id])
+        }
+    }
+
+    /// Appends a record that has no write-ahead entry (a decline before DEBIT).
+    @discardableResult
+    public func append(_ record: ClearingRecord) throws(JournalError) -> StoredRecord {
+        try write { try Self.append(record, $0) }
+    }
+
+    private static func append(_ record: ClearingRecord, _ db: Database) throws -> StoredRecord {
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM chain_head WHERE id = 1")
+        var chained = record
+        chained.seq = (head?["seq"] as Int? ?? 0) + 1
+        chained.prevHash = head?["hash"] ?? ClearingRecord.genesisHash
+        let canonical = chained.canonicalBytes
+        let hash = ClearingRecord.hash(prevHash: chained.prevHash, canonical: canonical)
+        try db.execute(sql: """
+            INSERT INTO record (seq, kind, card_no, amount, time, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [chained.seq, chained.kind.rawValue, chained.cardNo, chained.amount, chained.time,
+                             String(decoding: canonical, as: UTF8.self), hash])
+        try db.execute(sql: "INSERT OR REPLACE INTO chain_head (id, seq, hash) VALUES (1, ?, ?)", arguments: [chained.seq, hash])
+        return StoredRecord(record: chained, hash: hash)
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+        if let fault { throw .fault(fault) }
+        guard let database else { throw .fault("not open") }
+        do {
+            return try database.write(body)
+        } catch let error as DatabaseError {
+            throw Self.classify(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    static func classify(_ error: DatabaseError) -> JournalError {
+        switch error.resultCode {
+        case .SQLITE_FULL: .diskFull
+        default: .storage(error.description)
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    // MARK: - Reading
+
+    /// Records with `seq` above `after`, ascending, at most `limit`.
+    public func records(after seq: Int, limit: Int) throws(JournalError) -> [StoredRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                .map { try Self.decode($0) }
+        }
+    }
+
+    /// Entries not yet closed into a record: PENDING (only while a debit is in
+    /// flight), UNCERTAIN and UNRESOLVED.
+    public func openEntries() throws(JournalError) -> [OpenEntry] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, state, body, detail FROM entry WHERE state IN ('pending', 'uncertain', 'unresolved') ORDER BY id")
+                .map { row in
+                    OpenEntry(id: row["id"], state: OpenEntry.State(rawValue: row["state"]) ?? .unresolved,
+                              entry: try JSONDecoder().decode(PendingEntry.self, from: Data((row["body"] as String).utf8)),
+                              detail: row["detail"])
+                }
+        }
+    }
+
+    public var lastSeq: Int {
+        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT seq FROM chain_head WHERE id = 1") ?? 0 } }
+    }
+
+    public var undeliveredCount: Int {
+        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM record WHERE upload_state = 'undelivered'") ?? 0 } }
+    }
+
+    /// The writer's `PRAGMA synchronous` (2 = FULL), for tests and diagnostics.
+    public var synchronousMode: Int {
+        get throws(JournalError) {
+            guard let database else { throw .fault(fault ?? "not open") }
+            do { return try database.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 } } catch {
+                throw .storage("\(error)")
+            }
+        }
+    }
+
+    /// Verifies the whole chain from record 1 (the technician's check; start-up
+    /// checks only what was added since the last verified checkpoint).
+    /// Returns the number of records checked.
+    public func verifyWholeChain() throws(JournalError) -> Int {
+        guard let database else { throw .fault(fault ?? "not open") }
+        do { return try Self.verifyChain(database, fromCheckpoint: false) } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+        guard let database else { throw .fault(fault ?? "not open") }
+        do {
+            return try database.read(body)
+        } catch let error as DatabaseError {
+            throw Self.classify(error)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    private static func decode(_ row: Row) throws -> StoredRecord {
+        let body: String = row["body"]
+        do {
+            return StoredRecord(record: try JSONDecoder().decode(ClearingRecord.self, from: Data(body.utf8)), hash: row["hash"])
+        } catch {
+            throw JournalError.fault("record body unreadable: \(body.prefix(80))")
+        }
+    }
+
+    /// Walks the chain in `seq` order: each record's `seq` follows the last,
+    /// its `prev_hash` is the last hash, and its hash recomputes from its body.
+    /// The end must be the chain head. Advances the checkpoint.
+    static func verifyChain(_ pool: DatabasePool, fromCheckpoint: Bool) throws -> Int {
+        let start: (seq: Int, hash: String) = try pool.read { db in
+            guard fromCheckpoint, let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM checkpoint WHERE id = 1") else {
+                return (0, ClearingRecord.genesisHash)
+            }
+            return (row["seq"], row["hash"])
+        }
+        var last = start
+        var checked = 0
+        while true {
+            let batch = try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT 1000", arguments: [last.seq])
+            }
+            for row in batch {
+                let seq: Int = row["seq"]
+                let stored = try decode(row)
+                let body: String = row["body"]
+                guard seq == last.seq + 1, stored.record.seq == seq else {
+                    throw JournalError.fault("hash chain broken: record \(seq) follows \(last.seq)")
+                }
+                guard stored.record.prevHash == last.hash else {
+                    throw JournalError.fault("hash chain broken at record \(seq): prev_hash does not match record \(last.seq)")
+                }
+                guard ClearingRecord.hash(prevHash: last.hash, canonical: Array(body.utf8)) == stored.hash else {
+                    throw JournalError.fault("hash chain broken at record \(seq): content does not match its hash")
+                }
+                last = (seq, stored.hash)
+                checked += 1
+            }
+            if batch.count < 1000 { break }
+        }
+        let head = try pool.read { try Row.fetchOne($0, sql: "SELECT seq, hash FROM chain_head WHERE id = 1") }
+        let headSeq: Int = head?["seq"] ?? 0
+        guard headSeq == last.seq, (head?["hash"] ?? ClearingRecord.genesisHash) == last.hash else {
+            throw JournalError.fault("hash chain broken: records end at \(last.seq), chain head says \(headSeq)")
+        }
+        if last.seq != start.seq {
+            try pool.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO checkpoint (id, seq, hash) VALUES (1, ?, ?)", arguments: [last.seq, last.hash])
+            }
+        }
+        return checked
+    }
+}
