@@ -67,10 +67,16 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Hex", "ISO7816"], path: "Tests/TestSupport"),
         .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
         .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
+        .testTarget(
+            name: "JournalTests",
+            dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "TestSupport", "posd", "vcard"]),
+            dependencies: [
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "TestSupport", "posd", "vcard",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+@testable import Journal
+import Testing
+import TestSupport
+
+@Suite struct ChainFormatTests {
+    struct Link {
+        var seq: Int
+        var prevHash: String
+        var canonical: String
+        var hash: String
+        /// The record's content (no seq, no prev_hash), as the journal is given it.
+        var content: ClearingRecord
+    }
+
+    /// `Tests/Fixtures/journal/chain.json` comes from Python's json and hashlib
+    /// (make_chain.py), the way the clearing platform recomputes records.
+    static let chain: [Link] = {
+        let url = Vectors.directory.deletingLastPathComponent().appendingPathComponent("journal/chain.json")
+        let links = try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [[String: Any]]
+        return links.map { link in
+            var fields = link["content"] as! [String: Any]
+            fields["seq"] = 0
+            fields["prev_hash"] = ""
+            let content = try! JSONDecoder().decode(ClearingRecord.self, from: JSONSerialization.data(withJSONObject: fields))
+            return Link(seq: link["seq"] as! Int, prevHash: link["prev_hash"] as! String, canonical: link["canonical"] as! String,
+                        hash: link["hash"] as! String, content: content)
+        }
+    }()
+
+    @Test func canonicalBytesAndHashesMatchAnIndependentComputation() throws {
+        for link in Self.chain {
+            var record = link.content
+            record.seq = link.seq
+            record.prevHash = link.prevHash
+            #expect(String(decoding: record.canonicalBytes, as: UTF8.self) == link.canonical, "seq \(link.seq)")
+            #expect(ClearingRecord.hash(prevHash: link.prevHash, canonical: record.canonicalBytes) == link.hash)
+        }
+    }
+
+    @Test func journalBuildsTheSameChain() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        for link in Self.chain {
+            let stored = try journal.append(link.content)
+            #expect(stored.record.seq == link.seq)
+            #expect(stored.record.prevHash == link.prevHash)
+            #expect(stored.hash == link.hash)
+        }
+    }
+}
+
+@Suite struct JournalTests {
+    static let entry = PendingEntry(cardNo: "8888000000000001", profile: "CU", txType: 6, amount: 250, balanceBefore: 10000,
+                                    cardCounter: 5, keyVersion: 1, algID: 0, random: "7E3A91C4", terminalSeq: 257,
+                                    time: "20261122140305", terminalNo: "112233445566")
+    static let purchase = ClearingRecord(kind: .purchase, time: "20261122140305", cardNo: "8888000000000001", amount: 250,
+                                         balanceBefore: 10000, cardCounter: 5, terminalSeq: 257, txType: 6, keyVersion: 1,
+                                         algID: 0, tac: "CF7A5750")
+
+    @Test func commitsAreDurableWAL() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        #expect(journal.fault == nil)
+        #expect(try journal.synchronousMode == 2, "synchronous must read back FULL")
+        let mode = try DatabaseQueue(path: journal.databaseURL.path).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+    }
+
+    @Test func seqIsGaplessFromOneAndEntriesCloseIntoRecords() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        let first = try journal.recordPending(Self.entry)
+        #expect(try journal.openEntries().map(\.state) == [.pending])
+        let stored = try journal.close(entry: first, as: Self.purchase)
+        #expect(stored.record.seq == 1)
+        #expect(try journal.openEntries().isEmpty)
+        let second = try journal.recordPending(Self.entry)
+        try journal.markUncertain(entry: second, detail: "no answer")
+        let third = try journal.append(ClearingRecord(kind: .declined, time: "20261122140400", cardNo: "8888000000000001",
+                                                      amount: 0, balanceBefore: 0, cardCounter: 0, reason: "expired"))
+        #expect(third.record.seq == 2)
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.seq) == [1, 2])
+        #expect(try journal.openEntries().map(\.state) == [.uncertain])
+        #expect(try journal.undeliveredCount == 2)
+    }
+
+    @Test func pendingBecomesUncertainAtStart() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        _ = try Journal(directory: dir.url).recordPending(Self.entry)
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.startup.promotedToUncertain == 1)
+        let open = try reopened.openEntries()
+        #expect(open.map(\.state) == [.uncertain])
+        #expect(open.first?.entry == Self.entry)
+    }
+
+    @Test func undeliveredRecordsCannotBeDeletedNorChanged() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        try journal.append(Self.purchase)
+        let raw = try DatabaseQueue(path: journal.databaseURL.path)
+        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "DELETE FROM record") } }
+        #expect(throws: DatabaseError.self) { try raw.write { try $0.execute(sql: "UPDATE record SET amount = 1") } }
+    }
+
+    @Test func tamperedRecordPutsTheJournalInFault() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        try journal.append(Self.purchase)
+        try journal.append(Self.purchase)
+        // Someone with the file edits an amount, bypassing the triggers.
+        let raw = try DatabaseQueue(path: journal.databaseURL.path)
+        try raw.write { db in
+            try db.execute(sql: "DROP TRIGGER record_immutable")
+            try db.execute(sql: "UPDATE record SET body = replace(body, '\"amount\":250', '\"amount\":25') WHERE seq = 2")
+        }
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.fault?.contains("hash chain broken at record 2") == true, "\(reopened.fault ?? "no fault")")
+        #expect(throws: JournalError.self) { try reopened.recordPending(Self.entry) }
+        #expect(try reopened.records(after: 0, limit: 10).count == 2, "every readable record stays readable for export")
+    }
+
+    @Test func tamperingBeforeTheCheckpointIsFoundByTheFullCheck() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        try journal.append(Self.purchase)
+        _ = Journal(directory: dir.url)  // a start verifies record 1 and checkpoints it
+        let raw = try DatabaseQueue(path: journal.databaseURL.path)
+        try raw.write { db in
+            try db.execute(sql: "DROP TRIGGER record_immutable")
+            try db.execute(sql: "UPDATE record SET body = replace(body, '\"amount\":250', '\"amount\":25') WHERE seq = 1")
+        }
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.fault == nil, "the start-up fast path reads only past the checkpoint")
+        #expect(throws: JournalError.self) { try reopened.verifyWholeChain() }
+    }
+
+    @Test func corruptDatabaseFileIsAFault() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        do {
+            let journal = Journal(directory: dir.url)
+            for _ in 0..<200 { try journal.append(Self.purchase) }
+        }
+        // Fold the WAL into the main file, then smash a page in the middle.
+        let url = dir.url.appendingPathComponent(Journal.databaseName)
+        try DatabaseQueue(path: url.path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        let handle = try FileHandle(forUpdating: url)
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        handle.write(Data(repeating: 0xA5, count: 4096))
+        try handle.close()
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.fault != nil)
+        #expect(throws: JournalError.self) { try reopened.recordPending(Self.entry) }
+    }
+
+    @Test func missingDatabaseIsAFaultNotAFreshStart() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Journal(directory: dir.url).append(Self.purchase)
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(at: dir.url.appendingPathComponent(Journal.databaseName + suffix))
+        }
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.fault?.contains("missing") == true)
+        #expect(!FileManager.default.fileExists(atPath: reopened.databaseURL.path), "no empty journal is created in its place")
+    }
+}
