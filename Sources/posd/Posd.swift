@@ -33,6 +33,12 @@ struct ReaderOptions: ParsableArguments {
     }
 }
 
+/// Prints a result line at once, unbuffered even into a pipe: a result is
+/// shown when it is known.
+func show(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 /// Exit status for a terminal that could not get as far as a card
 /// (no pcscd, no reader, no PSAM, no card in time): EX_UNAVAILABLE.
 let setUpFailure: Int32 = 69
@@ -84,7 +90,7 @@ struct Purchase: ParsableCommand {
                 try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
             }
             let report = PurchaseReport(outcome, amount: amount)
-            print(readers.json ? report.json : report.text)
+            show(readers.json ? report.json : report.text)
             if let alarm = terminal.journalAlarm {
                 FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
             }
@@ -105,10 +111,10 @@ struct Balance: ParsableCommand {
         let result = try setUp { () throws(Terminal.SetupError) in try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000) }
         switch result {
         case .success(let report):
-            print(readers.json ? BalanceText.json(report) : BalanceText.text(report))
+            show(readers.json ? BalanceText.json(report) : BalanceText.text(report))
         case .failure(let decline):
             let report = PurchaseReport(.declined(decline), amount: 0)
-            print(readers.json ? report.json : report.text)
+            show(readers.json ? report.json : report.text)
             throw ExitCode(1)
         }
     }

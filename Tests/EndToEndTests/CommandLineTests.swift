@@ -38,13 +38,7 @@ extension PurchaseEndToEndTests {
         let out = Pipe()
         process.standardOutput = out
         try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line.append(chunk)
-        }
-        #expect(String(decoding: line, as: UTF8.self).hasPrefix("vcard: serving"))
+        #expect(readLine(out.fileHandleForReading).hasPrefix("vcard: serving"))
         return process
     }
 

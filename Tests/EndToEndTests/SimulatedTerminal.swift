@@ -1,5 +1,6 @@
 import Foundation
 import Hex
+import Journal
 import PCSC
 import Purse
 import Terminal
@@ -56,10 +57,25 @@ final class SimulatedTerminal {
 
 /// The clearing platform's TAC check (contract §6.5), done on the issuer side
 /// with the test MTK: the terminal never holds this key.
+func tacVerifies(cardNumber: [UInt8], algorithmID: UInt8, amount: UInt32, type: UInt8, terminal: [UInt8],
+                 sequence: UInt32, time: [UInt8], tac: [UInt8]) -> Bool {
+    let dtk = PurseCrypto.diversify(algorithmID: algorithmID, master: PurseCardState.TestMasters.mtk, factor: cardNumber)
+    let data = BigEndian.bytes(UInt64(amount), width: 4) + [type] + terminal + BigEndian.bytes(UInt64(sequence), width: 4) + time
+    return PurseCrypto.tac(algorithmID: algorithmID, dtk: dtk, data) == tac
+}
+
 func tacVerifies(_ receipt: PurchaseReceipt) -> Bool {
     let d = receipt.debit
-    let dtk = PurseCrypto.diversify(algorithmID: d.algorithmID, master: PurseCardState.TestMasters.mtk, factor: d.cardNumber.bytes)
-    let data = BigEndian.bytes(UInt64(d.amount), width: 4) + [d.transactionType] + d.terminalNumber
-        + BigEndian.bytes(UInt64(d.terminalSequence), width: 4) + d.time.bytes
-    return PurseCrypto.tac(algorithmID: d.algorithmID, dtk: dtk, data) == receipt.tac
+    return tacVerifies(cardNumber: d.cardNumber.bytes, algorithmID: d.algorithmID, amount: d.amount, type: d.transactionType,
+                       terminal: d.terminalNumber, sequence: d.terminalSequence, time: d.time.bytes, tac: receipt.tac)
+}
+
+/// The same check on a journal record, as the platform receives it.
+func tacVerifies(_ record: ClearingRecord, terminal: [UInt8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66]) -> Bool {
+    guard let algorithmID = record.algID, let type = record.txType, let sequence = record.terminalSeq,
+          let tac = record.tac.flatMap({ [UInt8](hex: $0) }), let number = [UInt8](hex: record.cardNo),
+          let time = [UInt8](hex: record.time)
+    else { return false }
+    return tacVerifies(cardNumber: number, algorithmID: UInt8(algorithmID), amount: UInt32(record.amount), type: UInt8(type),
+                       terminal: terminal, sequence: UInt32(sequence), time: time, tac: tac)
 }
