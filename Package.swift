@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "posd", targets: ["posd"]),
         .executable(name: "vcard", targets: ["vcard"]),
         .executable(name: "purchase-bench", targets: ["purchase-bench"]),
+        .executable(name: "journal-bench", targets: ["journal-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,10 +59,16 @@ let package = Package(
         .executableTarget(
             name: "purchase-bench",
             dependencies: [
-                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards",
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "BenchSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/Benchmarks/purchase-bench"),
+
+        .target(name: "BenchSupport", dependencies: ["Journal"], path: "Tools/Benchmarks/BenchSupport"),
+        .executableTarget(
+            name: "journal-bench",
+            dependencies: ["Journal", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/Benchmarks/journal-bench"),
 
         // Tests
         .target(name: "TestSupport", dependencies: ["Hex", "ISO7816"], path: "Tests/TestSupport"),

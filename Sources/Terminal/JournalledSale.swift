@@ -1,4 +1,5 @@
 import Hex
+import ISO7816
 import Journal
 import Purse
 
@@ -16,10 +17,19 @@ extension Terminal {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
+        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
+    }
+
+    /// One journalled purchase on a card already connected.
+    public func purchase(on card: APDUChannel, amount: UInt32, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
+        if let fault = journal.fault {
+            return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
+        }
         var entry: Int64?
-        let outcome = try purchase(amount: amount, time: time, timeoutMilliseconds: timeoutMilliseconds) { pending in
+        let flow = PurchaseFlow(profiles: configuration.profiles) { pending in
             entry = try journal.recordPending(PendingEntry(pending))
         }
+        let outcome = flow.run(card: card, psam: psam, amount: amount, time: time)
         do {
             switch outcome {
             case .approved(let receipt):

@@ -175,4 +175,33 @@ import TestSupport
         #expect(reopened.fault?.contains("missing") == true)
         #expect(!FileManager.default.fileExists(atPath: reopened.databaseURL.path), "no empty journal is created in its place")
     }
+
+    /// SQLite's own "disk full" (the backstop behind the reserve): reported as
+    /// such, and nothing already written is lost.
+    @Test func sqliteFullIsReportedAndLosesNothing() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let disk = try SmallDisk(at: dir.url.appendingPathComponent("disk"), kilobytes: 1024)
+        defer { disk.unmount() }
+        let journal = Journal(directory: disk.mountPoint.appendingPathComponent("data"))
+        try journal.append(Self.purchase)
+        try disk.fill()
+        var written = 1
+        var failure: JournalError?
+        for _ in 0..<10_000 {
+            do {
+                try journal.append(Self.purchase)
+                written += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure == .diskFull)
+        #expect(throws: JournalError.diskFull) { try journal.recordPending(Self.entry) }
+        try disk.emptyFiller()
+        let reopened = Journal(directory: disk.mountPoint.appendingPathComponent("data"))
+        #expect(reopened.fault == nil)
+        #expect(try reopened.verifyWholeChain() == written)
+    }
 }

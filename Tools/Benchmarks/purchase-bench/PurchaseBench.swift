@@ -1,6 +1,8 @@
 import ArgumentParser
+import BenchSupport
 import Foundation
 import ISO7816
+import Journal
 import PCSC
 import Purse
 import Terminal
@@ -20,6 +22,12 @@ struct PurchaseBench: ParsableCommand {
 
     @Option(help: "Unmeasured warm-up rounds.")
     var warmup = 50
+
+    @Option(parsing: .upToNextOption, help: "Journal sizes (records) at which a journalled tap is measured.")
+    var journalSizes: [Int] = [0, 50_000, 500_000]
+
+    @Option(help: "Directory for the benchmark journals (on the disk under test).")
+    var directory = FileManager.default.temporaryDirectory.path
 
     static let readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
 
@@ -47,6 +55,16 @@ struct PurchaseBench: ParsableCommand {
         let flow = PurchaseFlow(recordPending: { _ in })
         let rounds = warmup + taps
 
+        // Journals grown to each size beforehand (set-up, not measured).
+        var journals: [(Int, Journal)] = []
+        for size in journalSizes {
+            let dir = try benchDirectory(under: directory, "purchase-bench-journal")
+            try fill(Journal(directory: dir), to: size)
+            journals.append((size, Journal(directory: dir)))
+        }
+        defer { for (_, journal) in journals { try? FileManager.default.removeItem(at: journal.directory) } }
+        sync()  // the fill's dirty pages must not be written back during the measurements
+
         try terminal.withCard(timeoutMilliseconds: 10_000) { channel in
             // One recorded tap: the bytes sent and the answers, in order.
             let cardBefore = card.state, psamBefore = psam.state
@@ -56,27 +74,26 @@ struct PurchaseBench: ParsableCommand {
             else { fatalError("the recorded tap was not approved") }
             let transcript = Recorder.merged(cardLink, psamLink)
 
-            // posd: complete taps through pcscd.
-            var tapTimes: [Duration] = []
+            // posd's complete taps and the baseline, interleaved so both see the
+            // same machine: the baseline sends the recorded bytes through bare
+            // SCardTransmit, the simulators first put back (untimed) to the
+            // recorded state so that every answer is the same as recorded.
+            var tapTimes: [Duration] = [], rawTimes: [Duration] = []
             for i in 0..<rounds {
-                let elapsed = ContinuousClock().measure {
+                let tapTime = ContinuousClock().measure {
                     guard case .approved = flow.run(card: channel, psam: terminal.psam, amount: 1, time: time) else {
                         fatalError("tap \(i) was not approved")
                     }
                 }
-                if i >= warmup { tapTimes.append(elapsed) }
-            }
-
-            // Baseline: the same bytes through SCardTransmit, simulators put back
-            // to the recorded state first (untimed) so every answer is the same.
-            var rawTimes: [Duration] = []
-            for i in 0..<rounds {
                 card.withCard { $0.state = cardBefore }
                 psam.withCard { $0.state = psamBefore }
-                let elapsed = ContinuousClock().measure {
+                let rawTime = ContinuousClock().measure {
                     for step in transcript { _ = try? step.link.transmit(step.command) }
                 }
-                if i >= warmup { rawTimes.append(elapsed) }
+                if i >= warmup {
+                    tapTimes.append(tapTime)
+                    rawTimes.append(rawTime)
+                }
             }
 
             // The flow alone: recorded answers from memory, no I/O at all.
@@ -89,6 +106,22 @@ struct PurchaseBench: ParsableCommand {
                 if i >= warmup { logicTimes.append(elapsed) }
             }
 
+            // With the journal: PENDING durable before DEBIT, the record after, at
+            // each journal size, interleaved with taps without it.
+            var journalled: [(size: Int, with: Percentiles, without: Percentiles)] = []
+            for (size, journal) in journals {
+                var with: [Duration] = [], without: [Duration] = []
+                for i in 0..<rounds {
+                    let a = ContinuousClock().measure { _ = terminal.purchase(on: channel, amount: 1, time: time, journal: journal) }
+                    let b = ContinuousClock().measure { _ = flow.run(card: channel, psam: terminal.psam, amount: 1, time: time) }
+                    if i >= warmup {
+                        with.append(a)
+                        without.append(b)
+                    }
+                }
+                journalled.append((size, Percentiles(with), Percentiles(without)))
+            }
+
             let tap = Percentiles(tapTimes), raw = Percentiles(rawTimes), logic = Percentiles(logicTimes)
             print("purchase tap through pcscd+vpcd: \(taps) taps, \(transcript.count) APDUs each")
             print(String(format: "  posd tap        p50 %7.3f ms   p99 %7.3f ms", tap.p50, tap.p99))
@@ -96,6 +129,11 @@ struct PurchaseBench: ParsableCommand {
             print(String(format: "  ratio           p50 %7.3f      p99 %7.3f", tap.p50 / raw.p50, tap.p99 / raw.p99))
             print(String(format: "  tap minus raw   p50 %7.3f ms   p99 %7.3f ms", tap.p50 - raw.p50, tap.p99 - raw.p99))
             print(String(format: "  flow alone      p50 %7.3f ms   p99 %7.3f ms   (recorded answers, no I/O)", logic.p50, logic.p99))
+            for j in journalled {
+                print(String(format: "  journalled tap, %6d records: p50 %7.3f ms  p99 %7.3f ms;  without journal p50 %7.3f  p99 %7.3f;  ratio p50 %5.2f  p99 %5.2f",
+                             j.size, j.with.p50, j.with.p99, j.without.p50, j.without.p99,
+                             j.with.p50 / j.without.p50, j.with.p99 / j.without.p99))
+            }
         }
     }
 }
@@ -132,14 +170,5 @@ final class Replay: CardLink {
     func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
         guard let next = answers.popFirst() else { throw .noAnswer }
         return next
-    }
-}
-
-struct Percentiles {
-    let p50: Double, p99: Double
-    init(_ samples: [Duration]) {
-        let ms = samples.map { Double($0.components.seconds) * 1e3 + Double($0.components.attoseconds) / 1e15 }.sorted()
-        p50 = ms[ms.count / 2]
-        p99 = ms[min(ms.count - 1, Int(Double(ms.count) * 0.99))]
     }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import Journal
+
+/// p50 and p99 of a set of durations, in milliseconds.
+public struct Percentiles {
+    public let p50: Double
+    public let p99: Double
+
+    public init(_ samples: [Duration]) {
+        let ms = samples.map { Double($0.components.seconds) * 1e3 + Double($0.components.attoseconds) / 1e15 }.sorted()
+        p50 = ms[ms.count / 2]
+        p99 = ms[min(ms.count - 1, Int(Double(ms.count) * 0.99))]
+    }
+}
+
+/// Times `body` `rounds` times after `warmup` unmeasured rounds.
+public func measure(rounds: Int, warmup: Int, _ body: (Int) throws -> Void) rethrows -> [Duration] {
+    var samples: [Duration] = []
+    samples.reserveCapacity(rounds)
+    for i in 0..<(warmup + rounds) {
+        let elapsed = try ContinuousClock().measure { try body(i) }
+        if i >= warmup { samples.append(elapsed) }
+    }
+    return samples
+}
+
+/// A realistic purchase record (the size the journal stores per tap).
+public func sampleRecord(_ n: Int) -> ClearingRecord {
+    ClearingRecord(kind: .purchase, time: "20261122140305", cardNo: "8888000000000001", amount: 250, balanceBefore: 10000,
+                   cardCounter: n & 0xFFFF, terminalSeq: n, txType: 6, keyVersion: 1, algID: 0, tac: "CF7A5750")
+}
+
+/// Grows a journal to `count` records in large transactions (setup, not measured).
+public func fill(_ journal: Journal, to count: Int) throws {
+    var have = try journal.lastSeq
+    while have < count {
+        let batch = min(10_000, count - have)
+        try journal.append(contentsOf: (0..<batch).map { sampleRecord(have + $0) })
+        have += batch
+    }
+}
+
+/// A fresh directory for a benchmark's files, on the disk under test.
+public func benchDirectory(under base: String, _ name: String) throws -> URL {
+    let url = URL(fileURLWithPath: base).appendingPathComponent("\(name)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
