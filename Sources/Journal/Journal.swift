@@ -246,10 +246,11 @@ public final class Journal: Sendable {
         }
     }
 
-    /// DEBIT or CREDIT left and no clear answer came back.
-    public func markUncertain(entry id: Int64, detail: String) throws(JournalError) {
+    /// UNCERTAIN: DEBIT or CREDIT left and no clear answer came back.
+    /// UNRESOLVED: recovery could not decide; reported, never retried.
+    public func mark(entry id: Int64, _ state: OpenEntry.State, detail: String) throws(JournalError) {
         try write { db in
-            try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = ? WHERE id = ?", arguments: [detail, id])
+            try db.execute(sql: "UPDATE entry SET state = ?, detail = ? WHERE id = ?", arguments: [state.rawValue, detail, id])
         }
     }
 

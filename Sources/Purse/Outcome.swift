@@ -18,6 +18,10 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
     /// The write-ahead entry could not be made durable, so the card was not debited.
     case journalUnavailable = "journal_unavailable"
     case invalidAmount = "invalid_amount"
+    /// Recovery of this card's torn debit could not tell whether it happened.
+    case recoveryUnresolved = "recovery_unresolved"
+    /// Another card was presented while the card of an interrupted sale was asked for.
+    case wrongCard = "wrong_card"
 
     /// Short text for a cashier or a log line.
     public var text: String {
@@ -37,6 +41,8 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
         case .psamError: "PSAM error"
         case .journalUnavailable: "journal unavailable"
         case .invalidAmount: "invalid amount"
+        case .recoveryUnresolved: "earlier sale unresolved: call support"
+        case .wrongCard: "present the same card again"
         }
     }
 }
@@ -44,7 +50,7 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
 /// Everything the terminal knows just before it sends DEBIT: the contract's
 /// PENDING entry (§9.2). Once this exists the outcome may be unknown, so it
 /// must be durable before the first DEBIT byte leaves.
-public struct PendingDebit: Equatable, Sendable {
+public struct PendingDebit: Hashable, Sendable {
     public var cardNumber: CardNumber
     public var profile: PurseProfile
     /// Transaction type byte: `06` purchase, `09` CAPP purchase.
@@ -60,6 +66,23 @@ public struct PendingDebit: Equatable, Sendable {
     public var terminalSequence: UInt32
     public var time: BCDDateTime
     public var terminalNumber: [UInt8]
+
+    public init(cardNumber: CardNumber, profile: PurseProfile, transactionType: UInt8, amount: UInt32, balanceBefore: UInt32,
+                counter: UInt16, keyVersion: UInt8, algorithmID: UInt8, cardRandom: [UInt8], terminalSequence: UInt32,
+                time: BCDDateTime, terminalNumber: [UInt8]) {
+        self.cardNumber = cardNumber
+        self.profile = profile
+        self.transactionType = transactionType
+        self.amount = amount
+        self.balanceBefore = balanceBefore
+        self.counter = counter
+        self.keyVersion = keyVersion
+        self.algorithmID = algorithmID
+        self.cardRandom = cardRandom
+        self.terminalSequence = terminalSequence
+        self.time = time
+        self.terminalNumber = terminalNumber
+    }
 }
 
 /// A completed debit: the PENDING entry plus the card's proof.
@@ -97,4 +120,7 @@ public enum PurchaseOutcome: Equatable, Sendable {
     /// DEBIT left the terminal and no definite answer came back: the money may
     /// or may not have moved. Recovery (§9.3) settles it; never debit again.
     case uncertain(PendingDebit, detail: String)
+    /// An earlier torn debit of this card turned out to have committed: it is
+    /// completed from the card's proof, and nothing new is debited.
+    case recovered(PurchaseReceipt)
 }

@@ -1,19 +1,45 @@
 import Hex
 import ISO7816
 
-/// One offline purchase (contract §8.1, state machine §9.1), written against
-/// card and PSAM channels only: no clock, no files, no reader.
+/// What the purchase flow needs from the journal.
+public protocol PurchaseJournal {
+    /// The UNCERTAIN debit of this card, if one is open (§9.3).
+    func uncertainDebit(of card: CardNumber) -> PendingDebit?
+    /// Makes how recovery settled `debit` durable, before the card is served further.
+    func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws
+    /// Makes the PENDING entry durable. Called after MAC1 and before the first
+    /// DEBIT byte; if it throws, the purchase is declined with the card untouched.
+    func recordPending(_ debit: PendingDebit) throws
+}
+
+/// A journal seam with write-ahead only and nothing to recover (benchmarks, tests).
+public struct WriteAheadOnly: PurchaseJournal {
+    let record: (PendingDebit) throws -> Void
+    public init(_ record: @escaping (PendingDebit) throws -> Void) { self.record = record }
+    public func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
+    public func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
+    public func recordPending(_ debit: PendingDebit) throws { try record(debit) }
+}
+
+/// One offline purchase (contract §8.1, state machine §9.1), with recovery of
+/// an earlier torn debit first (§9.3), written against card and PSAM channels
+/// and the journal seam only: no clock, no files, no reader.
 public struct PurchaseFlow {
     /// AIDs to try, in order (the contract's default is CU then TU).
     public var profiles: [PurseProfile]
-    /// Makes the PENDING entry durable. Called after MAC1 and before the first
-    /// DEBIT byte; if it throws, the purchase is declined with the card untouched.
-    public var recordPending: (PendingDebit) throws -> Void
+    public var journal: any PurchaseJournal
+    /// When set, any other card is refused: the cashier asked for the card of
+    /// an interrupted sale to be presented again.
+    public var requiredCard: CardNumber?
 
-    public init(profiles: [PurseProfile] = PurseProfile.allCases,
-                recordPending: @escaping (PendingDebit) throws -> Void) {
+    public init(profiles: [PurseProfile] = PurseProfile.allCases, journal: any PurchaseJournal, requiredCard: CardNumber? = nil) {
         self.profiles = profiles
-        self.recordPending = recordPending
+        self.journal = journal
+        self.requiredCard = requiredCard
+    }
+
+    public init(profiles: [PurseProfile] = PurseProfile.allCases, recordPending: @escaping (PendingDebit) throws -> Void) {
+        self.init(profiles: profiles, journal: WriteAheadOnly(recordPending))
     }
 
     public func run(card: APDUChannel, psam: PSAM, amount: UInt32, time: BCDDateTime) -> PurchaseOutcome {
@@ -29,7 +55,25 @@ public struct PurchaseFlow {
         guard amount > 0 else { throw Decline(.invalidAmount, "a purchase amount must be above zero") }
         var card = CardSession(channel: channel)
         let purse = try card.selectPurse(profiles)
-        card.cardNumber = purse.info.cardNumber
+        let number = purse.info.cardNumber
+        card.cardNumber = number
+        if let required = requiredCard, required != number {
+            throw Decline(.wrongCard, "present card \(required), not \(number)", cardNumber: number)
+        }
+        if let torn = journal.uncertainDebit(of: number) {
+            let result = Recovery(card: card, debit: torn).run()
+            do {
+                try journal.settle(torn, result)
+            } catch {
+                throw Decline(.journalUnavailable, "\(error)", cardNumber: number)
+            }
+            switch result {
+            case .committed(let receipt): return .recovered(receipt)
+            case .notCommitted: break  // the card is unchanged: serve it afresh
+            case .unresolved(let why): throw Decline(.recoveryUnresolved, why, cardNumber: number)
+            case .noAnswer(let why): throw Decline(.cardRemoved, why, cardNumber: number)
+            }
+        }
         try purse.checkValidity(on: time.date)
 
         let code = purse.profile.asksAuthenticationCode ? try card.authenticationCode() : nil
@@ -57,7 +101,7 @@ public struct PurchaseFlow {
             keyVersion: session.keyVersion, algorithmID: session.algorithmID, cardRandom: session.random,
             terminalSequence: sequence, time: time, terminalNumber: psam.terminalNumber)
         do {
-            try recordPending(pending)
+            try journal.recordPending(pending)
         } catch {
             throw Decline(.journalUnavailable, "\(error)", cardNumber: purse.info.cardNumber)
         }

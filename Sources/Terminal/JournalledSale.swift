@@ -12,24 +12,49 @@ extension Terminal {
     /// - If the record cannot be written after the card answered, the result is
     ///   `uncertain`: the PENDING entry stays and recovery settles it at the next
     ///   start, rather than showing an approval the journal does not hold.
-    public func purchase(amount: UInt32, time: BCDDateTime, timeoutMilliseconds: UInt32,
-                         journal: Journal) throws(SetupError) -> PurchaseOutcome {
+    ///
+    /// When the outcome is `uncertain`, the terminal keeps asking for the same
+    /// card for up to `recoveryWaitMilliseconds` (calling `askAgain` once), and
+    /// runs recovery on it: the torn debit is completed from the card's proof,
+    /// or proved not to have happened and the sale made afresh. Other cards are
+    /// refused meanwhile. After the wait an entry still open stays UNCERTAIN,
+    /// for recovery the next time the card is seen.
+    public func purchase(amount: UInt32, time: BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
+                         recoveryWaitMilliseconds: UInt32 = 0,
+                         askAgain: (CardNumber) -> Void = { _ in }) throws(SetupError) -> PurchaseOutcome {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
-        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
+        let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
+        guard case .uncertain(let torn, _) = outcome, recoveryWaitMilliseconds > 0 else { return outcome }
+        askAgain(torn.cardNumber)
+        let deadline = ContinuousClock.now + .milliseconds(Int(recoveryWaitMilliseconds))
+        while case let left = deadline - ContinuousClock.now, left > .zero {
+            let millis = UInt32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+            do {
+                try waitForRemoval(timeoutMilliseconds: millis)
+                let retry = try withCard(timeoutMilliseconds: millis) {
+                    purchase(on: $0, amount: amount, time: .now(), journal: journal, requiredCard: torn.cardNumber)
+                }
+                if case .declined(let decline) = retry, [.wrongCard, .cardRemoved].contains(decline.reason) { continue }
+                return retry
+            } catch {
+                break  // the wait ran out
+            }
+        }
+        return outcome
     }
 
     /// One journalled purchase on a card already connected.
-    public func purchase(on card: APDUChannel, amount: UInt32, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
+    public func purchase(on card: APDUChannel, amount: UInt32, time: BCDDateTime, journal: Journal,
+                         requiredCard: CardNumber? = nil) -> PurchaseOutcome {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
-        var entry: Int64?
-        let flow = PurchaseFlow(profiles: configuration.profiles) { pending in
-            entry = try journal.recordPending(PendingEntry(pending))
-        }
+        let seam = JournalSeam(journal)
+        let flow = PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard)
         let outcome = flow.run(card: card, psam: psam, amount: amount, time: time)
+        let entry = seam.pendingEntry
         do {
             switch outcome {
             case .approved(let receipt):
@@ -46,7 +71,9 @@ extension Terminal {
                     try journal.append(ClearingRecord(declined: decline, time: time))
                 }
             case .uncertain(_, let detail):
-                if let entry { try journal.markUncertain(entry: entry, detail: detail) }
+                if let entry { try journal.mark(entry: entry, .uncertain, detail: detail) }
+            case .recovered:
+                break  // settled in the journal by the flow, before this
             }
         } catch {
             // The card is unchanged (decline) or the entry stays open (uncertain):
@@ -54,6 +81,59 @@ extension Terminal {
             journalAlarm = "\(error)"
         }
         return outcome
+    }
+}
+
+/// The flow's journal seam over the journal: write-ahead entries and the
+/// recovery of a card's UNCERTAIN entry.
+final class JournalSeam: PurchaseJournal {
+    let journal: Journal
+    private(set) var pendingEntry: Int64?
+    private var uncertain: [PendingDebit: Int64] = [:]
+
+    init(_ journal: Journal) { self.journal = journal }
+
+    func uncertainDebit(of card: CardNumber) -> PendingDebit? {
+        // Open entries are few: closed ones leave the table with their record.
+        guard let open = try? journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }),
+              let debit = PendingDebit(open.entry)
+        else { return nil }
+        uncertain[debit] = open.id
+        return debit
+    }
+
+    func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {
+        guard let id = uncertain[debit] else { return }
+        switch result {
+        case .committed(let receipt):
+            var record = ClearingRecord(receipt)
+            record.recovered = true
+            try journal.close(entry: id, as: record)
+        case .notCommitted:
+            try journal.close(entry: id, as: ClearingRecord(notCommitted: debit))
+        case .unresolved(let why):
+            try journal.mark(entry: id, .unresolved, detail: why)
+        case .noAnswer:
+            break  // still UNCERTAIN
+        }
+    }
+
+    func recordPending(_ debit: PendingDebit) throws {
+        pendingEntry = try journal.recordPending(PendingEntry(debit))
+    }
+}
+
+extension PendingDebit {
+    /// Back from the journal's entry (nil if the entry does not parse).
+    init?(_ entry: PendingEntry) {
+        guard let number = CardNumber(hex: entry.cardNo), let profile = PurseProfile(rawValue: entry.profile),
+              let random = [UInt8](hex: entry.random), let time = BCDDateTime(text: entry.time),
+              let terminal = [UInt8](hex: entry.terminalNo)
+        else { return nil }
+        self.init(cardNumber: number, profile: profile, transactionType: UInt8(entry.txType), amount: UInt32(entry.amount),
+                  balanceBefore: UInt32(entry.balanceBefore), counter: UInt16(entry.cardCounter),
+                  keyVersion: UInt8(entry.keyVersion), algorithmID: UInt8(entry.algID), cardRandom: random,
+                  terminalSequence: UInt32(entry.terminalSeq ?? 0), time: time, terminalNumber: terminal)
     }
 }
 
@@ -74,6 +154,12 @@ extension ClearingRecord {
                   cardNo: d.cardNumber.description, amount: Int(d.amount), balanceBefore: Int(d.balanceBefore),
                   cardCounter: Int(d.counter), terminalSeq: Int(d.terminalSequence), txType: Int(d.transactionType),
                   keyVersion: Int(d.keyVersion), algID: Int(d.algorithmID), tac: receipt.tac.hex)
+    }
+
+    /// The `declined` record of a torn debit that recovery proved did not happen.
+    init(notCommitted debit: PendingDebit) {
+        self.init(kind: .declined, time: debit.time.description, cardNo: debit.cardNumber.description, amount: 0,
+                  balanceBefore: Int(debit.balanceBefore), cardCounter: Int(debit.counter), reason: "debit_not_committed")
     }
 
     /// A `declined` record: amount 0, balance and counter as far as learned.

@@ -68,12 +68,16 @@ struct Purchase: ParsableCommand {
         abstract: "Run one offline purchase on the first card presented.",
         discussion: """
             Exit status: 0 approved, 1 declined, 2 uncertain (the card may have been \
-            debited: present it again for recovery), 69 when the readers, the PSAM \
+            debited: present it again for recovery), 4 an earlier torn sale of this card \
+            was recovered instead (nothing new charged), 69 when the readers, the PSAM \
             or a card could not be reached.
             """)
 
     @Option(help: "Amount in fen (1 CNY = 100).")
     var amount: UInt32
+
+    @Option(help: "After a torn debit, seconds to wait for the same card to be presented again for recovery.")
+    var recoveryWaitSeconds: UInt32 = 20
 
     @Option(help: "Run this many purchases back to back on the card in the field (bench and soak runs).")
     var `repeat` = 1
@@ -87,7 +91,10 @@ struct Purchase: ParsableCommand {
         var exitCode: Int32 = 0
         for _ in 0..<max(1, `repeat`) {
             let outcome = try setUp { () throws(Terminal.SetupError) in
-                try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
+                try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
+                                      recoveryWaitMilliseconds: recoveryWaitSeconds * 1000) { card in
+                    show(readers.json ? #"{"result":"present_card_again","card_no":"\#(card)"}"# : "PRESENT CARD \(card) AGAIN")
+                }
             }
             let report = PurchaseReport(outcome, amount: amount)
             show(readers.json ? report.json : report.text)
@@ -95,7 +102,7 @@ struct Purchase: ParsableCommand {
                 FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
             }
             exitCode = report.exitCode
-            if exitCode != 0 { break }
+            if exitCode != 0 && exitCode != 4 { break }  // a recovered earlier sale lets a soak run go on
         }
         throw ExitCode(exitCode)
     }

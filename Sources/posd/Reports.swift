@@ -46,6 +46,14 @@ struct PurchaseReport: Encodable {
             detail = why
             fill(from: pending)
             exitCode = 2
+        case .recovered(let receipt):
+            // An earlier torn sale completed from the card's proof; nothing new was debited.
+            result = "recovered"
+            self.amount = receipt.debit.amount
+            balanceAfter = receipt.balanceAfter
+            tac = receipt.tac.hex
+            fill(from: receipt.debit)
+            exitCode = 4
         }
     }
 
@@ -66,6 +74,8 @@ struct PurchaseReport: Encodable {
         case "approved":
             "APPROVED  \(Money(amount))  card \(cardNo ?? "")  balance \(Money(balanceAfter ?? 0))  T \(terminalSeq ?? 0)  TAC \(tac ?? "")"
                 + (mac2Verified == false ? "  (ALARM: PSAM did not confirm MAC2)" : "")
+        case "recovered":
+            "RECOVERED  earlier sale of \(Money(amount)) on card \(cardNo ?? "") completed (T \(terminalSeq ?? 0), TAC \(tac ?? "")); nothing new charged"
         case "declined":
             "DECLINED  \(DeclineReason(rawValue: reason ?? "")?.text ?? reason ?? "")  [\(reason ?? "")] \(detail ?? "")"
         default:

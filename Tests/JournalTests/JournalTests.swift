@@ -80,7 +80,7 @@ import TestSupport
         #expect(stored.record.seq == 1)
         #expect(try journal.openEntries().isEmpty)
         let second = try journal.recordPending(Self.entry)
-        try journal.markUncertain(entry: second, detail: "no answer")
+        try journal.mark(entry: second, .uncertain, detail: "no answer")
         let third = try journal.append(ClearingRecord(kind: .declined, time: "20261122140400", cardNo: "8888000000000001",
                                                       amount: 0, balanceBefore: 0, cardCounter: 0, reason: "expired"))
         #expect(third.record.seq == 2)

@@ -29,6 +29,12 @@ public struct SimulatedPurseCard: SimulatedCard {
     /// Called right before a DEBIT or CREDIT is executed; tests use it to check
     /// what the terminal made durable first.
     public var willMoveMoney: (@Sendable (TearSwitch.Command) -> Void)?
+    /// Called with each command as it arrives, before the card acts on it.
+    /// Returning `.vanish` makes the card leave the field right there, without
+    /// acting or answering: a tear at any APDU boundary.
+    public var onCommand: (@Sendable ([UInt8]) -> CommandFate)?
+
+    public enum CommandFate: Sendable { case proceed, vanish }
 
     private var session = Session()
     var formatter: AnswerFormatter
@@ -74,6 +80,10 @@ public struct SimulatedPurseCard: SimulatedCard {
     }
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
+        if onCommand?(bytes) == .vanish {
+            powerCycle()
+            return nil
+        }
         let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { card, command in
             card.moneyMoved = nil
             return card.execute(command)

@@ -1,0 +1,155 @@
+import Foundation
+import Hex
+import Journal
+import PCSC
+import Purse
+import Terminal
+import Testing
+import TestSupport
+import VirtualCards
+
+/// A thread-safe box for what the simulator's thread and the test share.
+final class Shared<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func with<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&value) } }
+}
+
+/// Tearing at every APDU boundary of a purchase, on both test cards: the card
+/// pulled before each command, DEBIT torn after its commit, and the terminal
+/// killed (`kill -9`) before each command reaches the card. Each case is then
+/// settled by presenting the card again, and must end with the card debited
+/// exactly once, one record for it (fresh or recovered) whose TAC verifies,
+/// nothing left open, and the chain intact.
+extension PurchaseEndToEndTests {
+    enum Tear: CustomStringConvertible {
+        case pulledBefore(Int)
+        case tornAfterCommit
+        case killedBefore(Int)
+
+        var description: String {
+            switch self {
+            case .pulledBefore(let k): "card pulled before APDU \(k)"
+            case .tornAfterCommit: "DEBIT torn after commit"
+            case .killedBefore(let k): "terminal killed at APDU \(k)"
+            }
+        }
+    }
+
+    /// Card APDUs of one purchase: CU card 1 (SELECT, GET DATA, INITIALIZE,
+    /// DEBIT); TU card 2 without 9F0C (SELECT CU, SELECT TU, READ BINARY,
+    /// INITIALIZE, DEBIT).
+    static let matrix: [(card: String, tear: Tear)] = {
+        var cases: [(String, Tear)] = []
+        for (card, apdus) in [("card1", 4), ("card2", 5)] {
+            cases += (1...apdus).map { (card, .pulledBefore($0)) }
+            cases.append((card, .tornAfterCommit))
+            cases += (1...apdus).map { (card, .killedBefore($0)) }
+        }
+        return cases
+    }()
+
+    @Test func tearingMatrix() throws {
+        var table: [String] = []
+        for (cardName, tear) in Self.matrix {
+            let line = try Self.runTearingCase(cardName, tear)
+            table.append(line)
+        }
+        print("tearing matrix, \(Self.matrix.count) cases (purchase of 1.23):")
+        print("  " + "card".padding(toLength: 7, withPad: " ", startingAt: 0) + "case".padding(toLength: 34, withPad: " ", startingAt: 0)
+              + "first outcome".padding(toLength: 15, withPad: " ", startingAt: 0) + "settled as")
+        table.forEach { print("  " + $0) }
+    }
+
+    static func runTearingCase(_ cardName: String, _ tear: Tear) throws -> String {
+        let amount: UInt32 = 123
+        let initial: PurseCardState = cardName == "card1" ? .testCard1() : .testCard2()
+        let bench = try SimulatedTerminal(card: initial)
+        defer { try? bench.close() }
+        let dataDir = bench.directory.appendingPathComponent("data")
+        let commands = Shared(0)
+        let victim = Shared<Int32>(0)
+
+        switch tear {
+        case .pulledBefore(let k):
+            bench.card.withCard { card in
+                card.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
+            }
+        case .tornAfterCommit:
+            bench.card.withCard { $0.armTear(.debit, nth: 1, .afterCommit) }
+        case .killedBefore(let k):
+            bench.card.withCard { card in
+                card.onCommand = { _ in
+                    if commands.with({ $0 += 1; return $0 }) == k {
+                        let pid = victim.with { $0 }
+                        if pid > 0 { kill(pid, SIGKILL) }
+                    }
+                    return .proceed  // the card goes on: the terminal died, not the card
+                }
+            }
+        }
+
+        // The interrupted sale.
+        let first: String
+        if case .killedBefore = tear {
+            let process = Process()
+            process.executableURL = binaries.appendingPathComponent("posd")
+            process.arguments = ["purchase", "--amount", "\(amount)", "--recovery-wait-seconds", "0", "--data-dir", dataDir.path]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            victim.with { $0 = process.processIdentifier }
+            process.waitUntilExit()
+            first = process.terminationReason == .uncaughtSignal ? "killed" : "exit \(process.terminationStatus)"
+        } else {
+            let outcome = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000,
+                                                      journal: Journal(directory: dataDir))
+            first = Self.label(outcome)
+            // A tear takes the card out of the field; it comes back once the
+            // reader has seen it gone, as a person re-presenting it would.
+            bench.card.waitUntilRemoved()
+            try PCSCContext().waitForRemoval(from: bench.terminal.configuration.cardReader, timeoutMilliseconds: 10_000)
+            bench.card.insert()
+        }
+        bench.card.withCard { $0.onCommand = nil }
+
+        // The card presented again, to a restarted terminal.
+        let journal = Journal(directory: dataDir)
+        let settled = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000, journal: journal)
+        let context = "\(cardName), \(tear)"
+        switch settled {
+        case .approved, .recovered: break
+        default: Issue.record("\(context): settled as \(settled)")
+        }
+        return try Self.check(context, cardName, tear, first, settled, bench, journal, initial, amount)
+    }
+
+    static func check(_ context: String, _ cardName: String, _ tear: Tear, _ first: String, _ settled: PurchaseOutcome,
+                      _ bench: SimulatedTerminal, _ journal: Journal, _ initial: PurseCardState, _ amount: UInt32) throws -> String {
+        let card = try bench.cardState()
+        #expect(card.balance == initial.balance - amount, "\(context): debited exactly once")
+        #expect(card.offlineCounter == initial.offlineCounter + 1, "\(context)")
+        #expect(journal.fault == nil, "\(context)")
+        #expect(try journal.verifyWholeChain() >= 1, "\(context)")
+        let purchases = try journal.records(after: 0, limit: 100).map(\.record).filter { $0.kind == .purchase }
+        #expect(purchases.count == 1, "\(context): one purchase record, got \(purchases.count)")
+        #expect(purchases.first.map { tacVerifies($0) } == true, "\(context): TAC verifies")
+        #expect(purchases.first?.cardCounter == Int(initial.offlineCounter), "\(context)")
+        #expect(try journal.openEntries().isEmpty, "\(context): nothing left open")
+        let recovered = purchases.first?.recovered == true
+        return cardName.padding(toLength: 7, withPad: " ", startingAt: 0)
+            + "\(tear)".padding(toLength: 34, withPad: " ", startingAt: 0)
+            + first.padding(toLength: 15, withPad: " ", startingAt: 0)
+            + "\(label(settled))\(recovered ? " (record recovered)" : ""): debited once, 1 record"
+    }
+
+    static func label(_ outcome: PurchaseOutcome) -> String {
+        switch outcome {
+        case .approved: "approved"
+        case .declined(let decline): decline.reason.rawValue
+        case .uncertain: "uncertain"
+        case .recovered: "recovered"
+        }
+    }
+}
