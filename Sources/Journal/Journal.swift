@@ -202,6 +202,12 @@ public final class Journal: Sendable {
                 -- (the record carries the proof), so this table stays small.
                 """)
         }
+        migrator.registerMigration("v2 hot list") { db in
+            try db.execute(sql: """
+                CREATE TABLE hotlist (card_no INTEGER PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE hotlist_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }()
 
@@ -281,7 +287,7 @@ public final class Journal: Sendable {
         return StoredRecord(record: chained, hash: hash)
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
         if let fault { throw .fault(fault) }
         guard let database else { throw .fault("not open") }
         do {
@@ -373,7 +379,7 @@ public final class Journal: Sendable {
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
         guard let database else { throw .fault(fault ?? "not open") }
         do {
             return try database.read(body)

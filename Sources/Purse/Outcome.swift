@@ -22,6 +22,8 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
     case recoveryUnresolved = "recovery_unresolved"
     /// Another card was presented while the card of an interrupted sale was asked for.
     case wrongCard = "wrong_card"
+    /// On the hot list: refused (and its application blocked).
+    case hotListed = "hot_listed"
 
     /// Short text for a cashier or a log line.
     public var text: String {
@@ -43,6 +45,7 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
         case .invalidAmount: "invalid amount"
         case .recoveryUnresolved: "earlier sale unresolved: call support"
         case .wrongCard: "present the same card again"
+        case .hotListed: "card blocked"
         }
     }
 }
@@ -123,4 +126,27 @@ public enum PurchaseOutcome: Equatable, Sendable {
     /// An earlier torn debit of this card turned out to have committed: it is
     /// completed from the card's proof, and nothing new is debited.
     case recovered(PurchaseReceipt)
+    /// A hot-listed card: refused, and its application blocked if the card let us.
+    case blocked(CardBlock)
+}
+
+/// What happened to a hot-listed card (§8.5): the `card_blocked` record.
+public struct CardBlock: Equatable, Sendable {
+    public enum Result: Equatable, Sendable {
+        case temporary, permanent
+        case failed(String)
+    }
+    public var cardNumber: CardNumber
+    /// From GET BALANCE, when the card gave it.
+    public var balance: UInt32?
+    public var result: Result
+
+    /// The record's reason: `blocked_temporary`, `blocked_permanent` or `block_failed`.
+    public var reason: String {
+        switch result {
+        case .temporary: "blocked_temporary"
+        case .permanent: "blocked_permanent"
+        case .failed: "block_failed"
+        }
+    }
 }

@@ -60,17 +60,32 @@ public struct PSAM {
         return (UInt32(BigEndian.uint(answer[0..<4])), Array(answer[4..<8]))
     }
 
+    /// The APPLICATION BLOCK MAC: `80 1A 27 01` loads the block key for the card,
+    /// `80 FA 05 00` MACs the padded header with IV = challenge ‖ `00000000`.
+    /// PSAMs answer 4 or 8 bytes; the first 4 are the MAC.
+    func blockMAC(cardNumber: CardNumber, header: [UInt8], challenge: [UInt8]) throws(Decline) -> [UInt8] {
+        _ = try send(CommandAPDU(cla: 0x80, ins: 0x1A, p1: 0x27, p2: 0x01, data: cardNumber.bytes), lengths: [0])
+        let padded = header + [0x80, 0x00, 0x00]  // ISO 9797-1 method 2 to 8 bytes
+        let mac = try send(CommandAPDU(cla: 0x80, ins: 0xFA, p1: 0x05, p2: 0x00, data: challenge + [0, 0, 0, 0] + padded),
+                           lengths: [4, 8])
+        return Array(mac.prefix(4))
+    }
+
     /// `80 72`: true when the PSAM confirms the card's MAC2.
     func verifyMAC2(_ mac2: [UInt8]) -> Bool {
         (try? channel.send(PurseCommand.psamVerifyMAC2(mac2)))?.status.isSuccess ?? false
     }
 
     private func send(_ command: CommandAPDU, length: Int) throws(Decline) -> [UInt8] {
+        try send(command, lengths: [length])
+    }
+
+    private func send(_ command: CommandAPDU, lengths: [Int]) throws(Decline) -> [UInt8] {
         let answer: ResponseAPDU
         do { answer = try channel.send(command) } catch {
             throw Decline(.psamError, "PSAM \(command.ins.hexByte): \(error)")
         }
-        guard answer.status.isSuccess, answer.data.count == length else {
+        guard answer.status.isSuccess, lengths.contains(answer.data.count) else {
             throw Decline(.psamError, "PSAM \(command.ins.hexByte) answered \(answer)")
         }
         return answer.data

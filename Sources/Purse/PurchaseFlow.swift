@@ -10,6 +10,8 @@ public protocol PurchaseJournal {
     /// Makes the PENDING entry durable. Called after MAC1 and before the first
     /// DEBIT byte; if it throws, the purchase is declined with the card untouched.
     func recordPending(_ debit: PendingDebit) throws
+    /// The hot list, kept in the journal's database.
+    func isHotListed(_ card: CardNumber) -> Bool
 }
 
 /// A journal seam with write-ahead only and nothing to recover (benchmarks, tests).
@@ -19,6 +21,7 @@ public struct WriteAheadOnly: PurchaseJournal {
     public func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
     public func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
     public func recordPending(_ debit: PendingDebit) throws { try record(debit) }
+    public func isHotListed(_ card: CardNumber) -> Bool { false }
 }
 
 /// One offline purchase (contract §8.1, state machine §9.1), with recovery of
@@ -31,11 +34,15 @@ public struct PurchaseFlow {
     /// When set, any other card is refused: the cashier asked for the card of
     /// an interrupted sale to be presented again.
     public var requiredCard: CardNumber?
+    /// APPLICATION BLOCK of a hot-listed card: temporary (P2 `00`, the default) or permanent.
+    public var permanentBlock: Bool
 
-    public init(profiles: [PurseProfile] = PurseProfile.allCases, journal: any PurchaseJournal, requiredCard: CardNumber? = nil) {
+    public init(profiles: [PurseProfile] = PurseProfile.allCases, journal: any PurchaseJournal, requiredCard: CardNumber? = nil,
+                permanentBlock: Bool = false) {
         self.profiles = profiles
         self.journal = journal
         self.requiredCard = requiredCard
+        self.permanentBlock = permanentBlock
     }
 
     public init(profiles: [PurseProfile] = PurseProfile.allCases, recordPending: @escaping (PendingDebit) throws -> Void) {
@@ -75,6 +82,9 @@ public struct PurchaseFlow {
             }
         }
         try purse.checkValidity(on: time.date)
+        if journal.isHotListed(number) {
+            return .blocked(CardBlocking(card: card, psam: psam, permanent: permanentBlock).run())
+        }
 
         let code = purse.profile.asksAuthenticationCode ? try card.authenticationCode() : nil
 

@@ -74,6 +74,8 @@ extension Terminal {
                 if let entry { try journal.mark(entry: entry, .uncertain, detail: detail) }
             case .recovered:
                 break  // settled in the journal by the flow, before this
+            case .blocked(let block):
+                try journal.append(ClearingRecord(block, time: time))
             }
         } catch {
             // The card is unchanged (decline) or the entry stays open (uncertain):
@@ -121,6 +123,8 @@ final class JournalSeam: PurchaseJournal {
     func recordPending(_ debit: PendingDebit) throws {
         pendingEntry = try journal.recordPending(PendingEntry(debit))
     }
+
+    func isHotListed(_ card: CardNumber) -> Bool { journal.isHotListed(card.description) }
 }
 
 extension PendingDebit {
@@ -154,6 +158,12 @@ extension ClearingRecord {
                   cardNo: d.cardNumber.description, amount: Int(d.amount), balanceBefore: Int(d.balanceBefore),
                   cardCounter: Int(d.counter), terminalSeq: Int(d.terminalSequence), txType: Int(d.transactionType),
                   keyVersion: Int(d.keyVersion), algID: Int(d.algorithmID), tac: receipt.tac.hex)
+    }
+
+    /// The `card_blocked` record of a hot-listed card, whether or not the block worked.
+    init(_ block: CardBlock, time: BCDDateTime) {
+        self.init(kind: .cardBlocked, time: time.description, cardNo: block.cardNumber.description, amount: 0,
+                  balanceBefore: Int(block.balance ?? 0), cardCounter: 0, reason: block.reason)
     }
 
     /// The `declined` record of a torn debit that recovery proved did not happen.

@@ -54,6 +54,12 @@ struct PurchaseReport: Encodable {
             tac = receipt.tac.hex
             fill(from: receipt.debit)
             exitCode = 4
+        case .blocked(let block):
+            result = "declined"
+            reason = DeclineReason.hotListed.rawValue
+            detail = block.reason + { if case .failed(let why) = block.result { ": \(why)" } else { "" } }()
+            cardNo = block.cardNumber.description
+            exitCode = 1
         }
     }
 

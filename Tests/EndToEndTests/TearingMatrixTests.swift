@@ -150,6 +150,7 @@ extension PurchaseEndToEndTests {
         case .declined(let decline): decline.reason.rawValue
         case .uncertain: "uncertain"
         case .recovered: "recovered"
+        case .blocked(let block): block.reason
         }
     }
 }

@@ -205,3 +205,35 @@ import TestSupport
         #expect(try reopened.verifyWholeChain() == written)
     }
 }
+
+@Suite struct HotListTests {
+    @Test func fullThenDeltaUpdatesWithTheirVersion() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        #expect(try journal.hotListVersion == 0)
+        try journal.applyHotList(version: 41, full: true, add: ["8888000000000001", "8888000000000002"], remove: [])
+        #expect(journal.isHotListed("8888000000000001"))
+        #expect(!journal.isHotListed("8888000000000003"))
+        try journal.applyHotList(version: 42, full: false, add: ["8888000000000003"], remove: ["8888000000000001"])
+        #expect(!journal.isHotListed("8888000000000001"))
+        #expect(journal.isHotListed("8888000000000002") && journal.isHotListed("8888000000000003"))
+        #expect(try journal.hotListVersion == 42)
+        try journal.applyHotList(version: 50, full: true, add: ["FFFFFFFFFFFFFFFF"], remove: [])
+        #expect(try journal.hotListCount == 1)
+        #expect(journal.isHotListed("FFFFFFFFFFFFFFFF"), "numbers above Int64.max are keys too")
+        #expect(Journal(directory: dir.url).isHotListed("FFFFFFFFFFFFFFFF"), "kept across restarts")
+    }
+
+    @Test func malformedUpdateChangesNothing() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        try journal.applyHotList(version: 1, full: true, add: ["8888000000000001"], remove: [])
+        #expect(throws: JournalError.self) {
+            try journal.applyHotList(version: 2, full: true, add: ["8888000000000002", "not-a-card"], remove: [])
+        }
+        #expect(journal.isHotListed("8888000000000001"))
+        #expect(try journal.hotListVersion == 1)
+    }
+}

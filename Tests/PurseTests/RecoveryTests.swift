@@ -24,6 +24,7 @@ import TestSupport
         func uncertainDebit(of card: CardNumber) -> PendingDebit? { open?.cardNumber == card ? open : nil }
         func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws { settled.append(result) }
         func recordPending(_ debit: PendingDebit) throws { pending.append(debit) }
+        func isHotListed(_ card: CardNumber) -> Bool { false }
     }
 
     static func run(_ answers: [[UInt8]], journal: FakeJournal, requiredCard: CardNumber? = nil, amount: UInt32 = 250)

@@ -1,0 +1,44 @@
+import GRDB
+
+/// The hot list (clearing API §2), kept in the journal's database with its
+/// version: looked up by card number on every tap, replaced or patched
+/// atomically when the platform sends a new version.
+extension Journal {
+    /// A card number as the table's key: its 8 BCD bytes as one 64-bit integer.
+    static func key(_ cardNo: String) -> Int64? {
+        guard cardNo.utf8.count == 16, let value = UInt64(cardNo, radix: 16) else { return nil }
+        return Int64(bitPattern: value)
+    }
+
+    /// True when `cardNo` is on the hot list. One primary-key probe, nothing loaded.
+    public func isHotListed(_ cardNo: String) -> Bool {
+        guard let key = Self.key(cardNo) else { return false }
+        return (try? read { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) }) == true
+    }
+
+    /// The version last applied (0: none yet).
+    public var hotListVersion: Int {
+        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT version FROM hotlist_version WHERE id = 1") ?? 0 } }
+    }
+
+    public var hotListCount: Int {
+        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM hotlist") ?? 0 } }
+    }
+
+    /// Applies one answer of `GET /v1/blacklist`: `full` replaces the list with
+    /// `add`, otherwise `add` and `remove` patch it. All or nothing, with the version.
+    public func applyHotList(version: Int, full: Bool, add: [String], remove: [String]) throws(JournalError) {
+        let adds = add.compactMap(Self.key), removes = remove.compactMap(Self.key)
+        guard adds.count == add.count, removes.count == remove.count else {
+            throw .storage("hot list version \(version) has a malformed card number")
+        }
+        try write { db in
+            if full { try db.execute(sql: "DELETE FROM hotlist") }
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO hotlist (card_no) VALUES (?)")
+            for key in adds { try insert.execute(arguments: [key]) }
+            let delete = try db.cachedStatement(sql: "DELETE FROM hotlist WHERE card_no = ?")
+            for key in removes { try delete.execute(arguments: [key]) }
+            try db.execute(sql: "INSERT OR REPLACE INTO hotlist_version (id, version) VALUES (1, ?)", arguments: [version])
+        }
+    }
+}
