@@ -36,7 +36,10 @@ let package = Package(
         .target(name: "PCSC", dependencies: ["CPCSCLite", "ISO7816"]),
         .target(
             name: "Journal",
-            dependencies: ["Hex", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: [
+                "Hex", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
             name: "posd",

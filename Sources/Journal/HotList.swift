@@ -13,7 +13,8 @@ extension Journal {
     /// True when `cardNo` is on the hot list. One primary-key probe, nothing loaded.
     public func isHotListed(_ cardNo: String) -> Bool {
         guard let key = Self.key(cardNo) else { return false }
-        return (try? read { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) }) == true
+        if let answer = hotListProbe?.contains(key) { return answer }
+        return (try? unsafeRead { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) }) == true
     }
 
     /// The version last applied (0: none yet).

@@ -95,6 +95,7 @@ public final class Journal: Sendable {
     }
 
     private let database: DatabasePool?
+    let hotListProbe: HotListProbe?
 
     public static let databaseName = "journal.sqlite"
     /// Written once when the journal is created. A marker without a database
@@ -139,6 +140,7 @@ public final class Journal: Sendable {
         self.database = database
         self.fault = fault
         self.startup = report
+        self.hotListProbe = database == nil ? nil : HotListProbe(path: databaseURL.path)
     }
 
     private static func openPool(_ url: URL) throws -> DatabasePool {
@@ -149,6 +151,9 @@ public final class Journal: Sendable {
             // journal commit touches one or two pages; 1 KiB frames sync faster than 4 KiB.
             // Takes effect only when the file is created.
             try db.execute(sql: "PRAGMA page_size = 1024")
+            // Reads straight from the mapped file: a hot-list probe costs no
+            // read() calls and no copy of the list in the process's heap.
+            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
         let pool = try DatabasePool(path: url.path, configuration: configuration)
         // GRDB's pool sets synchronous = NORMAL on its writer after
@@ -390,6 +395,12 @@ public final class Journal: Sendable {
         } catch {
             throw .storage("\(error)")
         }
+    }
+
+    /// A read outside a transaction: a single statement is its own consistent snapshot.
+    func unsafeRead<T>(_ body: (Database) throws -> T) throws -> T {
+        guard let database else { throw JournalError.fault(fault ?? "not open") }
+        return try database.unsafeRead(body)
     }
 
     private static func decode(_ row: Row) throws -> StoredRecord {

@@ -20,6 +20,9 @@ struct JournalBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Journal sizes (records) at which the per-tap cost is measured.")
     var sizes: [Int] = [0, 50_000, 500_000]
 
+    @Option(help: "Hot-list entries for the lookup benchmark.")
+    var hotListSize = 1_000_000
+
     func run() throws {
         let base = try benchDirectory(under: directory, "journal-bench")
         defer { try? FileManager.default.removeItem(at: base) }
@@ -77,5 +80,33 @@ struct JournalBench: ParsableCommand {
             print(String(format: "  %7d records     p50 %6.3f ms  p99 %6.3f ms  (%.2f raw fdatasyncs at p50)",
                          size, pair.p50, pair.p99, pair.p50 / raw.p50))
         }
+    
+        try hotListLookups(base)
     }
+
+    /// Hot-list lookups with a million entries: time per lookup (half of the
+    /// numbers listed, half not) and the process's peak memory.
+    func hotListLookups(_ base: URL) throws {
+        let journal = Journal(directory: base.appendingPathComponent("hotlist"))
+        try journal.applyHotList(version: 1, full: true,
+                                 add: (0..<hotListSize).map { String(format: "8888%012llX", UInt64($0) &* 2) }, remove: [])
+        let probes = (0..<100_000).map { _ in String(format: "8888%012llX", UInt64.random(in: 0..<UInt64(hotListSize * 2))) }
+        let before = residentKiB()
+        var hits = 0
+        let lookups = measure(rounds: probes.count, warmup: 1000) { i in
+            if journal.isHotListed(probes[i % probes.count]) { hits += 1 }
+        }
+        let timing = Percentiles(lookups)
+        print("hot list of \(hotListSize) entries, \(probes.count) lookups (\(hits) on the list)")
+        print(String(format: "  lookup               p50 %6.2f µs  p99 %6.2f µs", timing.p50 * 1000, timing.p99 * 1000))
+        print("  resident memory \(before / 1024) MiB before the lookups, \(residentKiB() / 1024) MiB after: the list stays on disk")
+    }
+}
+
+/// Resident set size now, from /proc/self/statm.
+func residentKiB() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+          let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+    else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
 }
