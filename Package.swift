@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",

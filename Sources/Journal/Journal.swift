@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// What the terminal knows just before DEBIT or CREDIT (contract §9.2): the
 /// PENDING entry, made durable before the first byte of the command leaves.
@@ -50,6 +51,28 @@ public struct OpenEntry: Equatable, Sendable {
     public var detail: String?
 }
 
+/// What the terminal holds undelivered: the measure of its offline limits.
+public struct OfflineExposure: Equatable, Sendable {
+    /// Undelivered records of every kind.
+    public var records = 0
+    /// Undelivered debits (`purchase`, `capp_purchase`), in fen.
+    public var debitAmount = 0
+    /// `time` of the oldest undelivered record.
+    public var oldestTime: String?
+
+    public init(records: Int = 0, debitAmount: Int = 0, oldestTime: String? = nil) {
+        self.records = records
+        self.debitAmount = debitAmount
+        self.oldestTime = oldestTime
+    }
+
+    mutating func add(_ record: ClearingRecord) {
+        records += 1
+        if record.kind == .purchase || record.kind == .cappPurchase { debitAmount += record.amount }
+        if oldestTime == nil { oldestTime = record.time }
+    }
+}
+
 /// A record as stored: its canonical body and its hash.
 public struct StoredRecord: Equatable, Sendable {
     public var record: ClearingRecord
@@ -96,6 +119,9 @@ public final class Journal: Sendable {
 
     private let database: DatabasePool?
     let hotListProbe: HotListProbe?
+    /// Kept in step with every append (one writer: this object), so a tap
+    /// reads it without scanning the records.
+    private let exposure = Mutex(OfflineExposure())
 
     public static let databaseName = "journal.sqlite"
     /// Written once when the journal is created. A marker without a database
@@ -112,6 +138,7 @@ public final class Journal: Sendable {
         let marker = directory.appendingPathComponent(Self.markerName)
         let fileManager = FileManager.default
         var report = StartupReport()
+        var initialExposure = OfflineExposure()
         var database: DatabasePool?
         var fault: String?
         do {
@@ -132,6 +159,15 @@ public final class Journal: Sendable {
                 return db.changesCount
             }
             report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true)
+            initialExposure = try pool.read { db in
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT COUNT(*) AS records,
+                           COALESCE(SUM(CASE WHEN kind IN ('purchase', 'capp_purchase') THEN amount END), 0) AS amount,
+                           (SELECT time FROM record WHERE upload_state = 'undelivered' ORDER BY seq LIMIT 1) AS oldest
+                    FROM record WHERE upload_state = 'undelivered'
+                    """)
+                return OfflineExposure(records: row?["records"] ?? 0, debitAmount: row?["amount"] ?? 0, oldestTime: row?["oldest"])
+            }
         } catch let error as JournalError {
             fault = error.description
         } catch {
@@ -141,6 +177,7 @@ public final class Journal: Sendable {
         self.fault = fault
         self.startup = report
         self.hotListProbe = database == nil ? nil : HotListProbe(path: databaseURL.path)
+        self.exposure.withLock { $0 = initialExposure }
     }
 
     private static func openPool(_ url: URL) throws -> DatabasePool {
@@ -241,10 +278,13 @@ public final class Journal: Sendable {
         }
     }
 
+    /// Undelivered records, debits and the oldest one's time, without a scan.
+    public var offlineExposure: OfflineExposure { exposure.withLock { $0 } }
+
     /// The card answered: the entry becomes `record` (approved or declined), atomically.
     @discardableResult
     public func close(entry id: Int64, as record: ClearingRecord) throws(JournalError) -> StoredRecord {
-        try write { db in
+        try appending(record) { db in
             let stored = try Self.append(record, db)
             if record.kind == .declined {
                 // FAILED: kept with its T for audit (a declined record carries no terminal_seq).
@@ -268,7 +308,7 @@ public final class Journal: Sendable {
     /// Appends a record that has no write-ahead entry (a decline before DEBIT).
     @discardableResult
     public func append(_ record: ClearingRecord) throws(JournalError) -> StoredRecord {
-        try write { try Self.append(record, $0) }
+        try appending(record) { try Self.append(record, $0) }
     }
 
     /// Appends several records in one transaction: all of them or none
@@ -277,6 +317,14 @@ public final class Journal: Sendable {
         try write { db in
             for record in records { _ = try Self.append(record, db) }
         }
+        exposure.withLock { exposure in records.forEach { exposure.add($0) } }
+    }
+
+    /// A write that adds `record`; the exposure follows only once it committed.
+    private func appending<T>(_ record: ClearingRecord, _ body: (Database) throws -> T) throws(JournalError) -> T {
+        let result = try write(body)
+        exposure.withLock { $0.add(record) }
+        return result
     }
 
     private static func append(_ record: ClearingRecord, _ db: Database) throws -> StoredRecord {

@@ -24,6 +24,8 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
     case wrongCard = "wrong_card"
     /// On the hot list: refused (and its application blocked).
     case hotListed = "hot_listed"
+    /// The terminal has taken as much offline as its parameters allow.
+    case offlineLimit = "offline_limit"
 
     /// Short text for a cashier or a log line.
     public var text: String {
@@ -46,6 +48,7 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
         case .recoveryUnresolved: "earlier sale unresolved: call support"
         case .wrongCard: "present the same card again"
         case .hotListed: "card blocked"
+        case .offlineLimit: "offline limit reached: records must be delivered"
         }
     }
 }

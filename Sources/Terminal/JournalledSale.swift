@@ -51,6 +51,10 @@ extension Terminal {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
+        // A re-presented card settles an earlier sale: never refused for limits.
+        if requiredCard == nil, let why = offlineLimits.refusal(journal.offlineExposure, amount: amount, now: time) {
+            return .declined(Decline(.offlineLimit, why))
+        }
         let seam = JournalSeam(journal)
         let flow = PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard)
         let outcome = flow.run(card: card, psam: psam, amount: amount, time: time)

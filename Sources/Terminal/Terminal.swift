@@ -12,13 +12,16 @@ public final class Terminal {
         public var profiles: [PurseProfile]
         /// How long start-up waits for the PSAM to be seen in its reader.
         public var psamWaitMilliseconds: UInt32
+        public var offlineLimits: OfflineLimits
 
         public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
-                    profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000) {
+                    profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000,
+                    offlineLimits: OfflineLimits = .standard) {
             self.cardReader = cardReader
             self.psamReader = psamReader
             self.profiles = profiles
             self.psamWaitMilliseconds = psamWaitMilliseconds
+            self.offlineLimits = offlineLimits
         }
     }
 
@@ -38,6 +41,7 @@ public final class Terminal {
     }
 
     public let configuration: Configuration
+    public var offlineLimits: OfflineLimits { configuration.offlineLimits }
     public let psam: PSAM
     /// The last journal write that failed after a card had answered; nil while
     /// all is well. Diagnostics and the display report it.

@@ -28,8 +28,10 @@ struct ReaderOptions: ParsableArguments {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    func terminal() throws -> Terminal {
-        try setUp { () throws(Terminal.SetupError) in try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader)) }
+    func terminal(limits: OfflineLimits = .standard) throws -> Terminal {
+        try setUp { () throws(Terminal.SetupError) in
+            try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader, offlineLimits: limits))
+        }
     }
 }
 
@@ -82,12 +84,22 @@ struct Purchase: ParsableCommand {
     @Option(help: "Run this many purchases back to back on the card in the field (bench and soak runs).")
     var `repeat` = 1
 
+    @Option(help: "Offline limit: undelivered records (until parameters come from the platform).")
+    var maxOfflineRecords = OfflineLimits.standard.maxRecords
+
+    @Option(help: "Offline limit: fen taken while undelivered.")
+    var maxOfflineAmount = OfflineLimits.standard.maxAmount
+
+    @Option(help: "Offline limit: hours since the oldest undelivered record.")
+    var maxOfflineHours = OfflineLimits.standard.maxHours
+
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
 
     func run() throws {
         let journal = data.journal()
-        let terminal = try readers.terminal()
+        let terminal = try readers.terminal(limits: OfflineLimits(maxRecords: maxOfflineRecords, maxAmount: maxOfflineAmount,
+                                                                  maxHours: maxOfflineHours))
         var exitCode: Int32 = 0
         for _ in 0..<max(1, `repeat`) {
             let outcome = try setUp { () throws(Terminal.SetupError) in

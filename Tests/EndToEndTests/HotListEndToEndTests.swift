@@ -50,3 +50,27 @@ extension PurchaseEndToEndTests {
         #expect(try journal.records(after: 0, limit: 10).last?.record.reason == "block_failed")
     }
 }
+
+extension PurchaseEndToEndTests {
+    /// Past an offline limit the terminal refuses before touching the card.
+    @Test func offlineLimitRefusesBeforeTheCard() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let journal = Journal(directory: bench.directory.appendingPathComponent("data"))
+        let limited = try Terminal(.init(offlineLimits: OfflineLimits(maxRecords: 100, maxAmount: 300, maxHours: 168)))
+        guard case .approved = try limited.purchase(amount: 200, time: .now(), timeoutMilliseconds: 10_000, journal: journal) else {
+            Issue.record("the first sale fits the limit")
+            return
+        }
+        let card = try bench.cardState(), sequence = try bench.psamState().sequence
+        let outcome = try limited.purchase(amount: 101, time: .now(), timeoutMilliseconds: 10_000, journal: journal)
+        guard case .declined(let decline) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(decline.reason == .offlineLimit)
+        #expect(try bench.cardState() == card, "the card was not touched")
+        #expect(try bench.psamState().sequence == sequence)
+        guard case .approved = try limited.purchase(amount: 100, time: .now(), timeoutMilliseconds: 10_000, journal: journal) else {
+            Issue.record("a sale up to the limit is still taken")
+            return
+        }
+    }
+}

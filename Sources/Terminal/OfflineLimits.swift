@@ -1,0 +1,52 @@
+import Foundation
+import Journal
+import Purse
+
+/// How much the terminal may take while it cannot deliver (the clearing
+/// platform's parameters `max_offline_records`, `max_offline_amount`,
+/// `max_offline_hours`). Past any of them, purchases are refused before a card
+/// is touched until records are delivered again.
+public struct OfflineLimits: Equatable, Sendable {
+    public var maxRecords: Int
+    public var maxAmount: Int
+    public var maxHours: Int
+
+    /// The platform's published defaults, used until parameters arrive.
+    public static let standard = OfflineLimits(maxRecords: 50_000, maxAmount: 5_000_000, maxHours: 168)
+
+    public init(maxRecords: Int, maxAmount: Int, maxHours: Int) {
+        self.maxRecords = maxRecords
+        self.maxAmount = maxAmount
+        self.maxHours = maxHours
+    }
+
+    /// Why a purchase of `amount` at `now` must be refused, or nil. The bounds
+    /// are never crossed: a sale that would take the terminal past one is refused.
+    public func refusal(_ exposure: OfflineExposure, amount: UInt32, now: BCDDateTime) -> String? {
+        if exposure.records + 1 > maxRecords {
+            return "\(exposure.records) records not yet delivered (limit \(maxRecords))"
+        }
+        if exposure.debitAmount + Int(amount) > maxAmount {
+            return "\(exposure.debitAmount) fen taken offline; this sale would pass the limit of \(maxAmount)"
+        }
+        if let oldest = exposure.oldestTime.flatMap(BCDDateTime.init(text:)) {
+            let age = now.date(in: .current).timeIntervalSince(oldest.date(in: .current))
+            if age > Double(maxHours) * 3600 {
+                return "oldest undelivered record is \(Int(age / 3600)) hours old (limit \(maxHours))"
+            }
+        }
+        return nil
+    }
+}
+
+extension BCDDateTime {
+    /// The instant this local date and time names.
+    func date(in timeZone: TimeZone) -> Date {
+        let digits = bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let components = DateComponents(year: digits[0] * 100 + digits[1], month: digits[2], day: digits[3],
+                                        hour: digits[4], minute: digits[5], second: digits[6])
+        return calendar.date(from: components) ?? .distantPast
+    }
+}
