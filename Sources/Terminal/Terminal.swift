@@ -95,13 +95,6 @@ public final class Terminal {
         }
     }
 
-    /// One purchase on the next card presented.
-    public func purchase(amount: UInt32, time: BCDDateTime, timeoutMilliseconds: UInt32,
-                         recordPending: @escaping (PendingDebit) throws -> Void) throws(SetupError) -> PurchaseOutcome {
-        let flow = PurchaseFlow(profiles: configuration.profiles, recordPending: recordPending)
-        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { flow.run(card: $0, psam: psam, amount: amount, time: time) }
-    }
-
     /// Balance and last-10 history of the next card presented.
     public func balance(timeoutMilliseconds: UInt32) throws(SetupError) -> Result<BalanceReport, Decline> {
         let query = BalanceQuery(profiles: configuration.profiles)

@@ -38,7 +38,9 @@ final class SimulatedTerminal {
 
     func purchase(_ amount: UInt32, time: BCDDateTime = .now(),
                   recordPending: @escaping (PendingDebit) throws -> Void = { _ in }) throws -> PurchaseOutcome {
-        try terminal.purchase(amount: amount, time: time, timeoutMilliseconds: 10_000, recordPending: recordPending)
+        // The flow with only its write-ahead seam: these tests look at the card.
+        let flow = PurchaseFlow(recordPending: recordPending)
+        return try terminal.withCard(timeoutMilliseconds: 10_000) { flow.run(card: $0, psam: terminal.psam, amount: amount, time: time) }
     }
 
     /// Stops both simulators and waits until pcscd has seen both readers empty,
