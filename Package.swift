@@ -7,6 +7,9 @@ import PackageDescription
 //   Purse        purse and PSAM flows, decline rules                     pure
 //   CPCSCLite    pcsc-lite system library + shim
 //   PCSC         thin typed pcsc-lite binding; a CardHandle is a CardLink
+//   LineIO       the GPIO seam: LinePort (bulk line levels), LineSpec, polarity  pure
+//   Panel        keypad scan + debounce, HD44780 4-bit driver               -> LineIO
+//   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
@@ -40,6 +43,9 @@ let package = Package(
                 "Hex", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        .target(name: "LineIO"),
+        .target(name: "Panel", dependencies: ["LineIO"]),
+        .target(name: "BoardModel", path: "Board/Sim/BoardModel"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
             name: "posd",
@@ -80,6 +86,7 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
