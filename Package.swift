@@ -9,6 +9,7 @@ import PackageDescription
 //   PCSC         thin typed pcsc-lite binding; a CardHandle is a CardLink
 //   LineIO       the GPIO seam: LinePort (bulk line levels), LineSpec, polarity  pure
 //   Panel        keypad scan + debounce, HD44780 4-bit driver               -> LineIO
+//   CGPIOD, GPIOD libgpiod v1 as a system library; requested lines as a LinePort
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
@@ -45,6 +46,10 @@ let package = Package(
             ]),
         .target(name: "LineIO"),
         .target(name: "Panel", dependencies: ["LineIO"]),
+        .systemLibrary(
+            name: "CGPIOD", path: "Sources/CGPIOD",
+            pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
         .target(name: "BoardModel", path: "Board/Sim/BoardModel"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
@@ -86,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel"]),
+        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
