@@ -10,6 +10,7 @@ import PackageDescription
 //   LineIO       the GPIO seam: LinePort (bulk line levels), LineSpec, polarity  pure
 //   Panel        keypad scan + debounce, HD44780 4-bit driver               -> LineIO
 //   CGPIOD, GPIOD libgpiod v1 as a system library; requested lines as a LinePort
+//   BoardDefinition  Board/boards/<name>/board.json decoded and checked   -> LineIO, Panel
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
@@ -50,6 +51,7 @@ let package = Package(
             name: "CGPIOD", path: "Sources/CGPIOD",
             pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
+        .target(name: "BoardDefinition", dependencies: ["LineIO", "Panel"]),
         .target(name: "BoardModel", path: "Board/Sim/BoardModel"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
@@ -91,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD"]),
+        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
