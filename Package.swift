@@ -10,8 +10,10 @@ import PackageDescription
 //   LineIO       the GPIO seam: LinePort (bulk line levels), LineSpec, polarity  pure
 //   Panel        keypad scan + debounce, HD44780 4-bit driver               -> LineIO
 //   CGPIOD, GPIOD libgpiod v1 as a system library; requested lines as a LinePort
-//   BoardDefinition  Board/boards/<name>/board.json decoded and checked   -> LineIO, Panel
+//   BoardDefinition  Board/boards/<name>/board.json decoded and checked   -> LineIO
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
+//   SimLink      the bench's LinePort: the board simulator's lines over a Unix socket
+//   LineServer   line-per-request Unix socket server (simulator control, board lines)
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
@@ -23,6 +25,7 @@ let package = Package(
     products: [
         .executable(name: "posd", targets: ["posd"]),
         .executable(name: "vcard", targets: ["vcard"]),
+        .executable(name: "board-sim", targets: ["board-sim"]),
         .executable(name: "purchase-bench", targets: ["purchase-bench"]),
         .executable(name: "journal-bench", targets: ["journal-bench"]),
     ],
@@ -51,8 +54,13 @@ let package = Package(
             name: "CGPIOD", path: "Sources/CGPIOD",
             pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
-        .target(name: "BoardDefinition", dependencies: ["LineIO", "Panel"]),
-        .target(name: "BoardModel", path: "Board/Sim/BoardModel"),
+        .target(name: "BoardDefinition", dependencies: ["LineIO"]),
+        .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
+        .target(name: "SimLink", dependencies: ["LineIO"]),
+        .executableTarget(
+            name: "board-sim",
+            dependencies: ["BoardModel", "BoardDefinition", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Board/Sim/board-sim"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
         .executableTarget(
             name: "posd",
@@ -65,10 +73,11 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", path: "Board/VirtualCards/COpenSSL",
             pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "VirtualCards", dependencies: ["COpenSSL", "Hex"], path: "Board/VirtualCards/VirtualCards"),
+        .target(name: "LineServer", path: "Board/LineServer"),
+        .target(name: "VirtualCards", dependencies: ["COpenSSL", "Hex", "LineServer"], path: "Board/VirtualCards/VirtualCards"),
         .executableTarget(
             name: "vcard",
-            dependencies: ["VirtualCards", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VirtualCards", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/VirtualCards/vcard"),
 
         // Tools
@@ -93,13 +102,15 @@ let package = Package(
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "PanelTests", dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition"]),
+        .testTarget(
+            name: "PanelTests",
+            dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "TestSupport", "posd", "vcard",
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "TestSupport", "posd", "vcard", "LineServer",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

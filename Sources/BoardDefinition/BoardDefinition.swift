@@ -1,6 +1,5 @@
 import Foundation
 import LineIO
-import Panel
 
 /// A terminal board as data (`Board/boards/<name>/board.json`): where the
 /// keypad, display, LED and buzzer are wired, their polarity and timings, and
@@ -113,9 +112,5 @@ public struct BoardDefinition: Codable, Equatable, Sendable {
     /// The lines to request, in `allPins` order.
     public var lineSpecs: [LineSpec] {
         allPins.map { LineSpec(chip: chip, offset: $0.pin.offset, direction: $0.direction, activeLow: $0.pin.activeLow ?? false) }
-    }
-
-    public var keypadTiming: MatrixKeypad.Timing {
-        MatrixKeypad.Timing(settle: UInt64(keypad.settleMicroseconds) * 1000, debounce: UInt64(keypad.debounceMilliseconds) * 1_000_000)
     }
 }

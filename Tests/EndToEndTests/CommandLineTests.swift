@@ -1,6 +1,7 @@
 import Foundation
 import PCSC
 import Testing
+import LineServer
 import VirtualCards
 
 /// The shipped binaries as a technician runs them: `vcard` processes behind

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Hex
+import LineServer
 import VirtualCards
 
 @main
@@ -88,13 +89,7 @@ struct Serve: ParsableCommand {
     }
 
     private func serve<Card: SimulatedCard>(_ card: Card) throws -> Never {
-        // A parent's blocked signals are inherited across spawn; SIGTERM and
-        // SIGINT must stop the simulator whoever started it.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        unblockStopSignals()
 
         let host = VPCDHost(card: card, port: VPCDHost<Card>.port(forSlot: slot),
                             stateFile: URL(fileURLWithPath: state), present: !absent)

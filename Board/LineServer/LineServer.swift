@@ -3,9 +3,11 @@ import Foundation
 import Glibc
 #endif
 
-/// A line-per-request control channel on a Unix socket: a client connects,
-/// writes one command line, reads one reply line, and the server closes.
-/// This is how tests and technicians steer a running simulator.
+/// A line-per-request channel on a Unix socket: each line a client writes gets
+/// one reply line, until the client closes. Each connection has its own
+/// thread, so a driver holding a connection open never blocks a technician's
+/// one-off command. This is how the simulators are steered and, for the board
+/// simulator, how the bench's drivers reach its lines.
 public final class ControlServer: @unchecked Sendable {
     private let path: String
     private let handler: @Sendable (String) -> String
@@ -37,10 +39,12 @@ public final class ControlServer: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            if let line = readLine(client) {
-                _ = writeAll(client, Array((handler(line) + "\n").utf8))
+            let thread = Thread { [self] in
+                var reader = LineReader(fd: client)
+                while let line = reader.next(), writeAll(client, Array((handler(line) + "\n").utf8)) {}
+                close(client)
             }
-            close(client)
+            thread.start()
         }
     }
 }
@@ -68,7 +72,8 @@ public func controlRequest(path: String, _ line: String) throws -> String {
     }
     guard connected == 0 else { throw ControlError.system("connect \(path)", errno) }
     guard writeAll(fd, Array((line + "\n").utf8)) else { throw ControlError.system("write", errno) }
-    return readLine(fd) ?? ""
+    var reader = LineReader(fd: fd)
+    return reader.next() ?? ""
 }
 
 private func unixAddress(_ path: String) throws -> sockaddr_un {
@@ -82,15 +87,24 @@ private func unixAddress(_ path: String) throws -> sockaddr_un {
     return address
 }
 
-private func readLine(_ fd: Int32) -> String? {
-    var line: [UInt8] = []
-    var byte: UInt8 = 0
-    while true {
-        let n = read(fd, &byte, 1)
-        if n < 0 && errno == EINTR { continue }
-        guard n == 1 else { return line.isEmpty ? nil : String(decoding: line, as: UTF8.self) }
-        if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
-        line.append(byte)
+/// Lines from a socket, read in blocks.
+private struct LineReader {
+    let fd: Int32
+    var buffer: [UInt8] = []
+
+    mutating func next() -> String? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 512)
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            buffer += chunk.prefix(n)
+        }
     }
 }
 
@@ -103,4 +117,14 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         sent += n
     }
     return true
+}
+
+/// A parent's blocked signals are inherited across spawn (test runners block
+/// some); a simulator must still stop on SIGTERM and SIGINT, whoever started it.
+public func unblockStopSignals() {
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGTERM)
+    sigaddset(&stopSignals, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 }

@@ -1,0 +1,83 @@
+import BoardDefinition
+import Foundation
+
+/// A whole simulated board, wired as its board definition says: the keypad
+/// matrix, the HD44780, the LEDs and the buzzer, at the level of line values.
+/// Drivers reach it through `SimLink` (`W`/`R` requests); people and tests
+/// press keys and read the screen with the control commands.
+public final class SimulatedBoard: @unchecked Sendable {
+    public let board: BoardDefinition
+    private let lock = NSLock()
+    private var levels: [Int: Bool] = [:]
+    private var matrix: KeypadMatrix
+    private var display: HD44780Model
+    private let started = DispatchTime.now().uptimeNanoseconds
+
+    public init(board: BoardDefinition) {
+        self.board = board
+        matrix = KeypadMatrix(rows: board.keypad.rows.count, columns: board.keypad.columns.count)
+        display = HD44780Model(columns: board.display.columns, rows: board.display.rows)
+        // Idle levels: every output at its inactive level.
+        for pin in board.allPins where pin.direction == .output { levels[pin.pin.offset] = pin.pin.activeLow ?? false }
+    }
+
+    /// One request line; returns the reply line.
+    ///   W <offsets> <levels>   drive outputs          → OK
+    ///   R <offsets>            read lines             → levels as 0/1
+    ///   press <key> | release <key> | release-all     → ok
+    ///   screen                                        → ok <row>|<row>…
+    ///   signals                                       → ok green=on red=off buzzer=off
+    public func handle(_ line: String) -> String {
+        let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        return lock.withLock {
+            switch words.first {
+            case "W" where words.count == 3: return drive(words[1], words[2])
+            case "R" where words.count == 2: return read(words[1])
+            case "press" where words.count == 2, "release" where words.count == 2:
+                guard let key = position(of: words[1]) else { return "error no key \(words[1])" }
+                if words[0] == "press" { matrix.press(key) } else { matrix.release(key) }
+                return "ok"
+            case "release-all":
+                matrix.pressed.forEach { matrix.release($0) }
+                return "ok"
+            case "screen":
+                return "ok " + display.visibleLines.joined(separator: "|")
+            case "signals":
+                return "ok green=\(onOff(board.ledGreen)) red=\(onOff(board.ledRed)) buzzer=\(onOff(board.buzzer))"
+            default:
+                return "error unknown request: \(line)"
+            }
+        }
+    }
+
+    private func drive(_ offsetList: String, _ levelText: String) -> String {
+        let offsets = offsetList.split(separator: ",").compactMap { Int($0) }
+        guard offsets.count == levelText.count else { return "error \(offsets.count) lines, \(levelText.count) levels" }
+        for (offset, level) in zip(offsets, levelText) { levels[offset] = level == "1" }
+        let d = board.display
+        display.pins(rs: levels[d.rs.offset] ?? false, e: levels[d.e.offset] ?? false,
+                     data: d.data.map { levels[$0.offset] ?? false }, now: DispatchTime.now().uptimeNanoseconds - started)
+        return "OK"
+    }
+
+    private func read(_ offsetList: String) -> String {
+        let columns = board.keypad.columns.map { levels[$0.offset] ?? true }
+        let rows = matrix.rowLevels(columnLevels: columns)
+        let rowIndex = Dictionary(uniqueKeysWithValues: board.keypad.rows.enumerated().map { ($0.element.offset, $0.offset) })
+        return String(offsetList.split(separator: ",").compactMap { Int($0) }.map { offset -> Character in
+            let level = rowIndex[offset].map { rows[$0] } ?? levels[offset] ?? false
+            return level ? "1" : "0"
+        })
+    }
+
+    private func position(of label: String) -> KeypadMatrix.Position? {
+        for (row, labels) in board.keypad.labels.enumerated() {
+            if let column = labels.firstIndex(of: label) { return KeypadMatrix.Position(row: row, column: column) }
+        }
+        return nil
+    }
+
+    private func onOff(_ pin: BoardDefinition.Pin) -> String {
+        (levels[pin.offset] ?? false) != (pin.activeLow ?? false) ? "on" : "off"
+    }
+}
