@@ -73,7 +73,9 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", path: "Board/VirtualCards/COpenSSL",
             pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "LineServer", path: "Board/LineServer"),
+        .target(
+            name: "LineServer", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Board/LineServer"),
         .target(name: "VirtualCards", dependencies: ["COpenSSL", "Hex", "LineServer"], path: "Board/VirtualCards/VirtualCards"),
         .executableTarget(
             name: "vcard",

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -127,4 +128,22 @@ public func unblockStopSignals() {
     sigaddset(&stopSignals, SIGTERM)
     sigaddset(&stopSignals, SIGINT)
     pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+}
+
+/// The `control` subcommand's arguments, shared by the simulators' tools.
+public struct ControlArguments: ParsableArguments {
+    @Argument(help: "The simulator's control socket.")
+    public var socket: String
+
+    @Argument(parsing: .remaining, help: "The command.")
+    public var words: [String]
+
+    public init() {}
+
+    /// Sends the command and prints the reply; a reply other than `ok…` fails the tool.
+    public func send() throws {
+        let reply = try controlRequest(path: socket, words.joined(separator: " "))
+        print(reply)
+        if !reply.hasPrefix("ok") { throw ExitCode.failure }
+    }
 }

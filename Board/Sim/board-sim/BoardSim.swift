@@ -36,16 +36,9 @@ struct BoardSim: ParsableCommand {
             abstract: "Send one command to a running board.",
             discussion: "Commands: press <key>, release <key>, release-all, screen, signals. Hold two keys: press both.")
 
-        @Argument(help: "The board's socket.")
-        var socket: String
+        @OptionGroup var arguments: ControlArguments
 
-        @Argument(parsing: .remaining, help: "The command.")
-        var words: [String]
 
-        func run() throws {
-            let reply = try controlRequest(path: socket, words.joined(separator: " "))
-            print(reply)
-            if !reply.hasPrefix("ok") { throw ExitCode.failure }
-        }
+        func run() throws { try arguments.send() }
     }
 }

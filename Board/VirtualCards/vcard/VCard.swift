@@ -111,15 +111,8 @@ struct Control: ParsableCommand {
             `tear debit 1 after` makes the next DEBIT commit and then lose power.
             """)
 
-    @Argument(help: "The simulator's control socket.")
-    var socket: String
+    @OptionGroup var arguments: ControlArguments
 
-    @Argument(parsing: .remaining, help: "The command.")
-    var words: [String]
 
-    func run() throws {
-        let reply = try controlRequest(path: socket, words.joined(separator: " "))
-        print(reply)
-        if !reply.hasPrefix("ok") { throw ExitCode.failure }
-    }
+    func run() throws { try arguments.send() }
 }
