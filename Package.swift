@@ -14,6 +14,7 @@ import PackageDescription
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   SimLink      the bench's LinePort: the board simulator's lines over a Unix socket
 //   LineServer   line-per-request Unix socket server (simulator control, board lines)
+//   Cashier      the cashier's screens and keys as a pure state machine  -> Purse
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
@@ -55,6 +56,7 @@ let package = Package(
             pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
+        .target(name: "Cashier", dependencies: ["Purse"]),
         .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
         .target(name: "SimLink", dependencies: ["LineIO"]),
         .executableTarget(
@@ -107,6 +109,7 @@ let package = Package(
         .testTarget(
             name: "PanelTests",
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
+        .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
         .testTarget(

@@ -1,0 +1,44 @@
+import Cashier
+import Purse
+import Testing
+
+@Suite struct CashierFlowTests {
+    @Test func amountEntryWithBackspaceAndCancel() {
+        var flow = CashierFlow(maxPurchase: 50_000)
+        #expect(flow.screen == ["READY", "ENTER AMOUNT"])
+        for key in ["1", "2", "5", "00"] { #expect(flow.press(key) == nil) }
+        #expect(flow.screen == ["AMOUNT", "125.00"])
+        _ = flow.press("BACK")
+        #expect(flow.screen == ["AMOUNT", "12.50"])
+        _ = flow.press("CANCEL")
+        #expect(flow.state == .idle)
+    }
+
+    @Test func enterStartsThePurchaseAndTheResultIsShown() {
+        var flow = CashierFlow(maxPurchase: 50_000)
+        for key in ["2", "5", "0"] { _ = flow.press(key) }
+        #expect(flow.press("ENTER") == .purchase(amount: 250))
+        #expect(flow.screen == ["PRESENT CARD", "2.50"])
+        #expect(flow.press("5") == nil, "keys wait while the card is asked for")
+        flow.finished(.declined(Decline(.insufficientBalance, "9401")))
+        #expect(flow.screen == ["DECLINED", "INSUFFICIENT BAL"], "cut to the 16-column display")
+        _ = flow.press("1")
+        #expect(flow.state == .idle)
+    }
+
+    @Test func perPurchaseLimit() {
+        var flow = CashierFlow(maxPurchase: 1000)
+        for key in ["1", "0", "0", "1"] { _ = flow.press(key) }
+        #expect(flow.press("ENTER") == nil)
+        #expect(flow.screen == ["OVER LIMIT", "MAX 10.00"])
+    }
+
+    @Test func refusedSalesShowWhyAndTakeNoAmount() {
+        var flow = CashierFlow(maxPurchase: 1000, width: 20, height: 4)
+        flow.refusal = "JOURNAL FAULT"
+        #expect(flow.screen == ["NO SALES", "JOURNAL FAULT", "", ""])
+        #expect(flow.press("5") == nil)
+        #expect(flow.state == .idle)
+        #expect(flow.press("BALANCE") == .balance, "balance queries still work")
+    }
+}
