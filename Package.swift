@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "posd",
             dependencies: [
-                "Terminal", "PCSC", "Purse", "Journal", "Hex",
+                "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

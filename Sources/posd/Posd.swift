@@ -11,7 +11,7 @@ struct Posd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posd",
         abstract: "Offline payment terminal core for PBOC electronic purses.",
-        subcommands: [Purchase.self, Balance.self, JournalCommand.self, Readers.self])
+        subcommands: [Purchase.self, Balance.self, CashierCommand.self, JournalCommand.self, Readers.self])
 }
 
 /// Reader options shared by the subcommands.
