@@ -59,7 +59,9 @@ struct CashierCommand: ParsableCommand {
         try display.initialize()
         var shown: [String] = []
         while true {
+            // Sales refused before any key: a journal fault, or an offline limit already reached.
             flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" }
+                ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: .now()).map { _ in "OFFLINE LIMIT" }
             if flow.screen != shown {
                 shown = flow.screen
                 try display.show(shown)
