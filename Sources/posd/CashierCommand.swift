@@ -58,10 +58,16 @@ struct CashierCommand: ParsableCommand {
         var flow = CashierFlow(maxPurchase: maxPurchase, width: definition.display.columns, height: definition.display.rows)
         try display.initialize()
         var shown: [String] = []
+        var nextRefusalCheck: UInt64 = 0
         while true {
-            // Sales refused before any key: a journal fault, or an offline limit already reached.
-            flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" }
-                ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: .now()).map { _ in "OFFLINE LIMIT" }
+            // The idle screen says when sales are refused (a journal fault, an
+            // offline limit already reached), refreshed once a second rather than
+            // every scan; each purchase still checks for itself.
+            if flow.state == .idle && clock.nanoseconds >= nextRefusalCheck {
+                nextRefusalCheck = clock.nanoseconds + 1_000_000_000
+                flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" }
+                    ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: .now()).map { _ in "OFFLINE LIMIT" }
+            }
             if flow.screen != shown {
                 shown = flow.screen
                 try display.show(shown)

@@ -8,17 +8,10 @@ import VirtualCards
 /// board (keys pressed at the line level by `board-sim`, the display decoded
 /// from its pins), the simulated card and PSAM behind pcscd.
 extension PurchaseEndToEndTests {
-    /// Polls the board's screen (a state, not a delay) until `done` holds.
-    static func screen(_ socket: String, within seconds: Double, until done: ([String]) -> Bool) throws -> [String] {
-        let deadline = Date().addingTimeInterval(seconds)
-        var rows: [String] = []
-        repeat {
-            rows = try controlRequest(path: socket, "screen").dropFirst(3).split(separator: "|", omittingEmptySubsequences: false)
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            if done(rows) { return rows }
-            Thread.sleep(forTimeInterval: 0.005)  // polling interval
-        } while Date() < deadline
-        return rows
+    /// Waits (in the simulator, on its line changes) until the screen reads
+    /// `rows`; returns the simulator's answer.
+    static func awaitScreen(_ socket: String, _ rows: [String], within milliseconds: Int) throws -> String {
+        try controlRequest(path: socket, "await-screen \(milliseconds) " + rows.joined(separator: "|"))
     }
 
     @Test func cashierSaleFromTheKeypad() throws {
@@ -54,19 +47,18 @@ extension PurchaseEndToEndTests {
         }
 
         // The display is rewritten character by character: wait for whole screens.
-        #expect(try Self.screen(socket, within: 10) { $0 == ["READY", "ENTER AMOUNT"] } == ["READY", "ENTER AMOUNT"])
+        #expect(try Self.awaitScreen(socket, ["READY", "ENTER AMOUNT"], within: 10_000) == "ok READY|ENTER AMOUNT")
         var expected = ["0.02", "0.25", "2.50"]
         for key in ["2", "5", "0"] {
             #expect(try controlRequest(path: socket, "press \(key)") == "ok")
             let want = expected.removeFirst()
-            #expect(try Self.screen(socket, within: 5) { $0 == ["AMOUNT", want] } == ["AMOUNT", want])
+            #expect(try Self.awaitScreen(socket, ["AMOUNT", want], within: 5_000) == "ok AMOUNT|\(want)")
             #expect(try controlRequest(path: socket, "release \(key)") == "ok")
         }
         #expect(try controlRequest(path: socket, "press ENTER") == "ok")
-        let approved = ["APPROVED 2.50", "BALANCE 97.50"]
-        let result = try Self.screen(socket, within: 15) { $0 == approved }
+        let result = try Self.awaitScreen(socket, ["APPROVED 2.50", "BALANCE 97.50"], within: 15_000)
         #expect(try controlRequest(path: socket, "release ENTER") == "ok")
-        #expect(result == approved)
+        #expect(result == "ok APPROVED 2.50|BALANCE 97.50")
         #expect(try bench.cardState().balance == 9750)
         #expect(try controlRequest(path: socket, "signals").hasPrefix("ok green=on red=off"))
         let journal = Journal(directory: bench.directory.appendingPathComponent("data"))

@@ -28,6 +28,10 @@ final class Board: LinePort {
 
     init(clock: TestClock) { self.clock = clock }
 
+    /// The board's lines as the drivers see them.
+    var lines: LogicalLines { LogicalLines(port: self, specs: Self.specs) }
+    static let displayPins = HD44780.Pins(rs: 7, e: 8, data: [9, 10, 11, 12])
+
     func read(_ indexes: [Int]) throws -> [Bool] {
         let rows = matrix.rowLevels(columnLevels: Array(levels[4..<7]))
         return indexes.map { $0 < 4 ? rows[$0] : levels[$0] }
@@ -56,7 +60,7 @@ final class Board: LinePort {
 
     init() {
         board = Board(clock: clock)
-        keypad = MatrixKeypad(lines: LogicalLines(port: board, specs: Board.specs), rows: [0, 1, 2, 3], columns: [4, 5, 6],
+        keypad = MatrixKeypad(lines: board.lines, rows: [0, 1, 2, 3], columns: [4, 5, 6],
                               labels: Board.labels, clock: clock, timing: .init(settle: 5_000, debounce: 20_000_000))
     }
 
@@ -111,8 +115,7 @@ final class Board: LinePort {
 
     init() {
         board = Board(clock: clock)
-        display = HD44780(lines: LogicalLines(port: board, specs: Board.specs), pins: .init(rs: 7, e: 8, data: [9, 10, 11, 12]),
-                          clock: clock)
+        display = HD44780(lines: board.lines, pins: Board.displayPins, clock: clock)
     }
 
     @Test func initThenTextReadsBackFromTheDecodedController() throws {
@@ -163,8 +166,7 @@ final class Board: LinePort {
     @Test func notWaitingAfterClearLosesInstructions() throws {
         var hurried = HD44780.Timing()
         hurried.clearOrHome = 37_000  // shorter than the 1.52 ms a clear takes
-        let fast = HD44780(lines: LogicalLines(port: board, specs: Board.specs), pins: .init(rs: 7, e: 8, data: [9, 10, 11, 12]),
-                           clock: clock, timing: hurried)
+        let fast = HD44780(lines: board.lines, pins: Board.displayPins, clock: clock, timing: hurried)
         try fast.initialize()
         #expect(board.display.lost > 0)
     }

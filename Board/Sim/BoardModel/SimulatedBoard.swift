@@ -7,7 +7,8 @@ import Foundation
 /// press keys and read the screen with the control commands.
 public final class SimulatedBoard: @unchecked Sendable {
     public let board: BoardDefinition
-    private let lock = NSLock()
+    /// Guards the state below; signalled whenever the lines change.
+    private let condition = NSCondition()
     private var levels: [Int: Bool] = [:]
     private var matrix: KeypadMatrix
     private var display: HD44780Model
@@ -26,10 +27,17 @@ public final class SimulatedBoard: @unchecked Sendable {
     ///   R <offsets>            read lines             → levels as 0/1
     ///   press <key> | release <key> | release-all     → ok
     ///   screen                                        → ok <row>|<row>…
+    ///   await-screen <ms> <row>|<row>…                → ok once the screen reads so (rows
+    ///                                                   trimmed), error with the screen at the deadline
     ///   signals                                       → ok green=on red=off buzzer=off
     public func handle(_ line: String) -> String {
         let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        return lock.withLock {
+        if words.first == "await-screen", words.count >= 2, let milliseconds = Int(words[1]) {
+            let wanted = line.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) ?? ""
+            return awaitScreen(wanted, milliseconds: milliseconds)
+        }
+        return condition.withLock {
+            defer { condition.broadcast() }
             switch words.first {
             case "W" where words.count == 3: return drive(words[1], words[2])
             case "R" where words.count == 2: return read(words[1])
@@ -46,6 +54,17 @@ public final class SimulatedBoard: @unchecked Sendable {
                 return "ok green=\(onOff(board.ledGreen)) red=\(onOff(board.ledRed)) buzzer=\(onOff(board.buzzer))"
             default:
                 return "error unknown request: \(line)"
+            }
+        }
+    }
+
+    private func awaitScreen(_ wanted: String, milliseconds: Int) -> String {
+        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+        return condition.withLock {
+            while true {
+                let rows = display.visibleLines.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "|")
+                if rows == wanted { return "ok " + rows }
+                if !condition.wait(until: deadline) { return "error screen is " + rows }
             }
         }
     }
