@@ -18,8 +18,14 @@ import PackageDescription
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
-//   VirtualCards purse card and PSAM simulators behind vpcd (Board/), libcrypto;
+//   ClearingAPI  the clearing platform's messages, endpoint rule and service protocol   pure
+//   ClearingClient  ClearingService over async-http-client
+//   StoreAndForward  uploader, parameters + hot list sync, clock, settlement   -> ClearingAPI, Journal
+//   IssuerCrypto the issuer's key schedule (DES/3DES/SM4 via libcrypto): simulators and
+//                reference platform only; the terminal holds no card keys
+//   VirtualCards purse card and PSAM simulators behind vpcd (Board/);
 //                deliberately independent of ISO7816 and Purse
+//   ClearingPlatform  the reference clearing platform (Tools/), Hummingbird + SQLite
 let package = Package(
     name: "posd",
     platforms: [.macOS(.v15)],
@@ -29,11 +35,18 @@ let package = Package(
         .executable(name: "board-sim", targets: ["board-sim"]),
         .executable(name: "purchase-bench", targets: ["purchase-bench"]),
         .executable(name: "journal-bench", targets: ["journal-bench"]),
+        .executable(name: "clearing-platform", targets: ["clearing-platform"]),
+        .executable(name: "upload-bench", targets: ["upload-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .target(name: "Hex"),
@@ -64,27 +77,67 @@ let package = Package(
             dependencies: ["BoardModel", "BoardDefinition", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/Sim/board-sim"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
+        .target(name: "ClearingAPI"),
+        .target(
+            name: "ClearingClient",
+            dependencies: [
+                "ClearingAPI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .target(
+            name: "StoreAndForward",
+            dependencies: ["ClearingAPI", "Journal", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "posd",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
+                "ClearingAPI", "ClearingClient", "StoreAndForward",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
 
         // Simulators (Board/): card and PSAM behind vpcd.
         .systemLibrary(
-            name: "COpenSSL", path: "Board/VirtualCards/COpenSSL",
+            name: "COpenSSL", path: "Board/COpenSSL",
             pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "IssuerCrypto", dependencies: ["COpenSSL"], path: "Board/IssuerCrypto"),
         .target(
             name: "LineServer", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/LineServer"),
-        .target(name: "VirtualCards", dependencies: ["COpenSSL", "Hex", "LineServer"], path: "Board/VirtualCards/VirtualCards"),
+        .target(name: "VirtualCards", dependencies: ["IssuerCrypto", "Hex", "LineServer"], path: "Board/VirtualCards/VirtualCards"),
         .executableTarget(
             name: "vcard",
             dependencies: ["VirtualCards", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/VirtualCards/vcard"),
 
         // Tools
+        .target(
+            name: "ClearingPlatform",
+            dependencies: [
+                "ClearingAPI", "IssuerCrypto", "Hex", .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/ClearingPlatform/ClearingPlatform"),
+        .executableTarget(
+            name: "clearing-platform",
+            dependencies: [
+                "ClearingPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/ClearingPlatform/clearing-platform"),
+        .executableTarget(
+            name: "upload-bench",
+            dependencies: [
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Journal", "BenchSupport", "ClearingPlatform",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/Benchmarks/upload-bench"),
         .executableTarget(
             name: "purchase-bench",
             dependencies: [
@@ -93,7 +146,7 @@ let package = Package(
             ],
             path: "Tools/Benchmarks/purchase-bench"),
 
-        .target(name: "BenchSupport", dependencies: ["Journal"], path: "Tools/Benchmarks/BenchSupport"),
+        .target(name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex"], path: "Tools/Benchmarks/BenchSupport"),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["Journal", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -111,11 +164,19 @@ let package = Package(
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
         .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
-        .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "Hex", "TestSupport"]),
+        .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "IssuerCrypto", "Hex", "TestSupport"]),
+        .testTarget(
+            name: "ClearingTests",
+            dependencies: [
+                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "clearing-platform", "posd",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "TestSupport", "posd", "vcard", "LineServer",
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "Journal", "TestSupport", "posd", "vcard",
+                "LineServer", "clearing-platform",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

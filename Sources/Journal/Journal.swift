@@ -160,12 +160,14 @@ public final class Journal: Sendable {
             }
             report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true)
             initialExposure = try pool.read { db in
+                // Everything below the upload cursor is delivered: only the rest is scanned.
+                let cursor = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'") ?? 0
                 let row = try Row.fetchOne(db, sql: """
                     SELECT COUNT(*) AS records,
                            COALESCE(SUM(CASE WHEN kind IN ('purchase', 'capp_purchase') THEN amount END), 0) AS amount,
-                           (SELECT time FROM record WHERE upload_state = 'undelivered' ORDER BY seq LIMIT 1) AS oldest
-                    FROM record WHERE upload_state = 'undelivered'
-                    """)
+                           (SELECT time FROM record WHERE seq >= ?1 AND upload_state = 'undelivered' ORDER BY seq LIMIT 1) AS oldest
+                    FROM record WHERE seq >= ?1 AND upload_state = 'undelivered'
+                    """, arguments: [cursor])
                 return OfflineExposure(records: row?["records"] ?? 0, debitAmount: row?["amount"] ?? 0, oldestTime: row?["oldest"])
             }
         } catch let error as JournalError {
@@ -250,6 +252,19 @@ public final class Journal: Sendable {
                 CREATE TABLE hotlist_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
                 """)
         }
+        migrator.registerMigration("v3 delivery") { db in
+            try db.execute(sql: """
+                -- Small values the terminal keeps between starts: parameters and their
+                -- ETag, the clock correction, the upload cursor.
+                CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                -- Business days closed with the platform (clearing API §4).
+                CREATE TABLE batch (
+                    batch_no INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+                    count INTEGER NOT NULL, amount INTEGER NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('balanced', 'unbalanced')), detail TEXT
+                );
+                """)
+        }
         return migrator
     }()
 
@@ -314,17 +329,27 @@ public final class Journal: Sendable {
     /// Appends several records in one transaction: all of them or none
     /// (bulk restore, and filling benchmark journals to size).
     public func append(contentsOf records: [ClearingRecord]) throws(JournalError) {
-        try write { db in
+        try tracked({ db in
             for record in records { _ = try Self.append(record, db) }
-        }
-        exposure.withLock { exposure in records.forEach { exposure.add($0) } }
+        }, then: { exposure, _ in records.forEach { exposure.add($0) } })
     }
 
     /// A write that adds `record`; the exposure follows only once it committed.
     private func appending<T>(_ record: ClearingRecord, _ body: (Database) throws -> T) throws(JournalError) -> T {
-        let result = try write(body)
-        exposure.withLock { $0.add(record) }
-        return result
+        try tracked(body) { exposure, _ in exposure.add(record) }
+    }
+
+    /// A write that changes what is undelivered. The exposure lock is held
+    /// across the commit, so exposure changes apply in commit order (an
+    /// append and a delivery racing cannot leave a stale oldest time).
+    func tracked<T>(_ body: (Database) throws -> T, then update: (inout OfflineExposure, T) -> Void) throws(JournalError) -> T {
+        var result: T?
+        try exposure.withLock { (exposure: inout OfflineExposure) throws(JournalError) in
+            let value = try write(body)
+            update(&exposure, value)
+            result = value
+        }
+        return result!
     }
 
     private static func append(_ record: ClearingRecord, _ db: Database) throws -> StoredRecord {
@@ -451,7 +476,7 @@ public final class Journal: Sendable {
         return try database.unsafeRead(body)
     }
 
-    private static func decode(_ row: Row) throws -> StoredRecord {
+    static func decode(_ row: Row) throws -> StoredRecord {
         let body: String = row["body"]
         do {
             return StoredRecord(record: try JSONDecoder().decode(ClearingRecord.self, from: Data(body.utf8)), hash: row["hash"])

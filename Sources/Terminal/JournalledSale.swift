@@ -34,7 +34,7 @@ extension Terminal {
             do {
                 try waitForRemoval(timeoutMilliseconds: millis)
                 let retry = try withCard(timeoutMilliseconds: millis) {
-                    purchase(on: $0, amount: amount, time: .now(), journal: journal, requiredCard: torn.cardNumber)
+                    purchase(on: $0, amount: amount, time: journal.transactionTime(), journal: journal, requiredCard: torn.cardNumber)
                 }
                 if case .declined(let decline) = retry, [.wrongCard, .cardRemoved].contains(decline.reason) { continue }
                 return retry

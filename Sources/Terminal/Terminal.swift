@@ -1,5 +1,6 @@
 import Foundation
 import ISO7816
+import Journal
 import PCSC
 import Purse
 
@@ -99,6 +100,19 @@ public final class Terminal {
     public func balance(timeoutMilliseconds: UInt32) throws(SetupError) -> Result<BalanceReport, Decline> {
         let query = BalanceQuery(profiles: configuration.profiles)
         return try withCard(timeoutMilliseconds: timeoutMilliseconds) { query.run(card: $0) }
+    }
+}
+
+extension Journal {
+    /// The date and time for the next card transaction: the local clock with
+    /// the platform's correction, and never earlier than the newest record
+    /// (a clock set back must not make the journal go back in time).
+    public func transactionTime(now: Date = Date()) -> BCDDateTime {
+        let corrected = BCDDateTime.now(now.addingTimeInterval(Double(clockOffsetSeconds)))
+        guard let last = (try? lastRecordTime) ?? nil, last > corrected.description, let floor = BCDDateTime(text: last) else {
+            return corrected
+        }
+        return floor
     }
 }
 

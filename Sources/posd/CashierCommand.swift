@@ -19,12 +19,10 @@ struct CashierCommand: ParsableCommand {
     @Option(help: "Board definition (Board/boards/<name>/board.json).")
     var board: String
 
-    @Option(help: "Per-purchase limit in fen (max_purchase, until parameters come from the platform).")
-    var maxPurchase: UInt32 = 50_000
-
     @Option(help: "Seconds the customer has to present a card.")
     var cardWaitSeconds: UInt32 = 30
 
+    @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var data: DataOptions
 
     func run() throws {
@@ -52,10 +50,11 @@ struct CashierCommand: ParsableCommand {
         let signals = Signals(lines: lines, green: line("green LED"), red: line("red LED"), buzzer: line("buzzer"), clock: clock)
 
         let journal = data.journal()
+        let limits = limitOptions.resolve(journal)
         let terminal = try setUp { () throws(Terminal.SetupError) in
-            try Terminal(.init(cardReader: definition.readers.card, psamReader: definition.readers.psam))
+            try Terminal(.init(cardReader: definition.readers.card, psamReader: definition.readers.psam, offlineLimits: limits.offline))
         }
-        var flow = CashierFlow(maxPurchase: maxPurchase, width: definition.display.columns, height: definition.display.rows)
+        var flow = CashierFlow(maxPurchase: limits.maxPurchase, width: definition.display.columns, height: definition.display.rows)
         try display.initialize()
         var shown: [String] = []
         var nextRefusalCheck: UInt64 = 0
@@ -66,7 +65,7 @@ struct CashierCommand: ParsableCommand {
             if flow.state == .idle && clock.nanoseconds >= nextRefusalCheck {
                 nextRefusalCheck = clock.nanoseconds + 1_000_000_000
                 flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" }
-                    ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: .now()).map { _ in "OFFLINE LIMIT" }
+                    ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: journal.transactionTime()).map { _ in "OFFLINE LIMIT" }
             }
             if flow.screen != shown {
                 shown = flow.screen
@@ -77,7 +76,7 @@ struct CashierCommand: ParsableCommand {
                 switch flow.press(key) {
                 case .purchase(let amount)?:
                     try display.show(flow.screen)
-                    let outcome = (try? terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: cardWaitSeconds * 1000,
+                    let outcome = (try? terminal.purchase(amount: amount, time: journal.transactionTime(), timeoutMilliseconds: cardWaitSeconds * 1000,
                                                           journal: journal, recoveryWaitMilliseconds: cardWaitSeconds * 1000) { _ in
                         try? display.show(["PRESENT CARD", "AGAIN"])
                     }) ?? .declined(Decline(.cardRemoved, "no card"))

@@ -2,16 +2,17 @@ import ArgumentParser
 import Foundation
 import Hex
 import Journal
-import Purse
 import PCSC
+import Purse
+import StoreAndForward
 import Terminal
 
 @main
-struct Posd: ParsableCommand {
+struct Posd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posd",
         abstract: "Offline payment terminal core for PBOC electronic purses.",
-        subcommands: [Purchase.self, Balance.self, CashierCommand.self, JournalCommand.self, Readers.self])
+        subcommands: [Purchase.self, Balance.self, CashierCommand.self, Sync.self, Settle.self, JournalCommand.self, Readers.self])
 }
 
 /// Reader options shared by the subcommands.
@@ -55,6 +56,38 @@ func setUp<T>(_ body: () throws(Terminal.SetupError) -> T) throws -> T {
     }
 }
 
+/// The limits in force: the clearing platform's parameters as last received
+/// (`posd sync`), else the platform's published defaults; each can be
+/// overridden for bench and soak runs.
+struct LimitOptions: ParsableArguments {
+    @Option(help: "Override max_purchase (fen per sale).")
+    var maxPurchase: UInt32?
+
+    @Option(help: "Override max_offline_records (undelivered records).")
+    var maxOfflineRecords: Int?
+
+    @Option(help: "Override max_offline_amount (fen taken while undelivered).")
+    var maxOfflineAmount: Int?
+
+    @Option(help: "Override max_offline_hours (hours since the oldest undelivered record).")
+    var maxOfflineHours: Int?
+
+    struct Limits {
+        var maxPurchase: UInt32
+        var offline: OfflineLimits
+    }
+
+    func resolve(_ journal: Journal) -> Limits {
+        let parameters = PlatformSync.storedParameters(in: journal)
+        let standard = OfflineLimits.standard
+        return Limits(
+            maxPurchase: maxPurchase ?? parameters.map { UInt32(clamping: $0.maxPurchase) } ?? 50_000,
+            offline: OfflineLimits(maxRecords: maxOfflineRecords ?? parameters?.maxOfflineRecords ?? standard.maxRecords,
+                                   maxAmount: maxOfflineAmount ?? parameters?.maxOfflineAmount ?? standard.maxAmount,
+                                   maxHours: maxOfflineHours ?? parameters?.maxOfflineHours ?? standard.maxHours))
+    }
+}
+
 /// Where the terminal keeps its data (the journal, and later its parameters).
 struct DataOptions: ParsableArguments {
     @Option(help: "Data directory; the journal is <data-dir>/journal.sqlite.")
@@ -84,26 +117,23 @@ struct Purchase: ParsableCommand {
     @Option(help: "Run this many purchases back to back on the card in the field (bench and soak runs).")
     var `repeat` = 1
 
-    @Option(help: "Offline limit: undelivered records (until parameters come from the platform).")
-    var maxOfflineRecords = OfflineLimits.standard.maxRecords
-
-    @Option(help: "Offline limit: fen taken while undelivered.")
-    var maxOfflineAmount = OfflineLimits.standard.maxAmount
-
-    @Option(help: "Offline limit: hours since the oldest undelivered record.")
-    var maxOfflineHours = OfflineLimits.standard.maxHours
-
+    @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
 
     func run() throws {
         let journal = data.journal()
-        let terminal = try readers.terminal(limits: OfflineLimits(maxRecords: maxOfflineRecords, maxAmount: maxOfflineAmount,
-                                                                  maxHours: maxOfflineHours))
+        let limits = limitOptions.resolve(journal)
+        guard amount <= limits.maxPurchase else {
+            let report = PurchaseReport(.declined(Decline(.invalidAmount, "amount \(amount) is over max_purchase \(limits.maxPurchase)")), amount: amount)
+            show(readers.json ? report.json : report.text)
+            throw ExitCode(report.exitCode)
+        }
+        let terminal = try readers.terminal(limits: limits.offline)
         var exitCode: Int32 = 0
         for _ in 0..<max(1, `repeat`) {
             let outcome = try setUp { () throws(Terminal.SetupError) in
-                try terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
+                try terminal.purchase(amount: amount, time: journal.transactionTime(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
                                       recoveryWaitMilliseconds: recoveryWaitSeconds * 1000) { card in
                     show(readers.json ? #"{"result":"present_card_again","card_no":"\#(card)"}"# : "PRESENT CARD \(card) AGAIN")
                 }

@@ -70,7 +70,7 @@ extension PurchaseEndToEndTests {
         #expect((json?["tac"] as? String)?.count == 8)
         #expect(try VirtualCards.load(PurseCardState.self, from: card).balance == 4880)
 
-        let declined = try Self.run("posd", ["purchase", "--amount", "999999"])
+        let declined = try Self.run("posd", ["purchase", "--amount", "999999", "--max-purchase", "1000000"])
         #expect(declined.status == 1)
         #expect(declined.stdout.contains("insufficient balance"))
 

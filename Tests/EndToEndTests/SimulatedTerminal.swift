@@ -1,5 +1,6 @@
 import Foundation
 import Hex
+import IssuerCrypto
 import Journal
 import PCSC
 import Purse

@@ -1,7 +1,8 @@
 import Foundation
 import Hex
-import Testing
+import IssuerCrypto
 import TestSupport
+import Testing
 @testable import VirtualCards
 
 /// The simulators' side of every vector: their crypto, and their answers to

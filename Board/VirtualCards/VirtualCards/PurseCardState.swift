@@ -1,4 +1,5 @@
 import Hex
+import IssuerCrypto
 
 /// Bytes stored as upper-case hex in the state files, so a person can read them.
 @propertyWrapper

@@ -1,4 +1,5 @@
 import Hex
+import IssuerCrypto
 
 /// What the simulated PSAM keeps across power cycles (§5): its files, the
 /// masters it holds and its transaction sequence T. This is its state file.

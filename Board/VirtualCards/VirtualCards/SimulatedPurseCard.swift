@@ -1,4 +1,5 @@
 import Hex
+import IssuerCrypto
 
 /// A card simulator's power-loss switch (§10): on the `occurrence`-th DEBIT (or
 /// CREDIT) that the card executes, lose power before or after the atomic commit.

@@ -1,0 +1,68 @@
+import Foundation
+
+/// Where the clearing platform is, and who this terminal is to it. The token
+/// is a secret: it is kept out of every description, so printing or logging
+/// an endpoint never shows it.
+public struct ClearingEndpoint: Sendable, CustomStringConvertible {
+    public let baseURL: URL
+    public let terminalID: String
+    private let token: String
+
+    public enum Invalid: Error, Equatable, CustomStringConvertible {
+        case notAURL(String)
+        case scheme(String)
+        case plainHTTPToNonLoopback(String)
+        case terminalID(String)
+        case emptyToken
+
+        public var description: String {
+            switch self {
+            case .notAURL(let text): "clearing URL \"\(text)\" is not an http(s) URL with a host"
+            case .scheme(let scheme): "clearing URL scheme \"\(scheme)\" is not https"
+            case .plainHTTPToNonLoopback(let host):
+                "plain HTTP to \(host) refused: the clearing platform must be reached over HTTPS (plain HTTP only to a loopback address)"
+            case .terminalID(let id): "terminal id \"\(id)\" is not 12 upper-case hex digits"
+            case .emptyToken: "the terminal token is empty"
+            }
+        }
+    }
+
+    /// Checks the contract's transport rule: HTTPS, or plain HTTP only to
+    /// 127.0.0.0/8 or ::1 (or the name `localhost`).
+    public init(url text: String, terminalID: String, token: String) throws(Invalid) {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            throw .notAURL(text)
+        }
+        switch scheme {
+        case "https": break
+        case "http": guard Self.isLoopback(host) else { throw .plainHTTPToNonLoopback(host) }
+        default: throw .scheme(scheme)
+        }
+        guard terminalID.utf8.count == 12, terminalID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else {
+            throw .terminalID(terminalID)
+        }
+        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .emptyToken }
+        self.baseURL = url
+        self.terminalID = terminalID
+        self.token = trimmed
+    }
+
+    /// 127.0.0.0/8, ::1 (with or without brackets) and `localhost`.
+    public static func isLoopback(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        if bare == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" { return true }
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else { return false }
+        return octets[0] == "127"
+    }
+
+    /// The `Authorization` header value. Only the HTTP client calls this.
+    public var authorization: String { "Bearer \(token)" }
+
+    public func url(_ path: String) -> String {
+        baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path
+    }
+
+    public var description: String { "\(baseURL.absoluteString) as terminal \(terminalID)" }
+}

@@ -1,0 +1,65 @@
+import ClearingAPI
+import Foundation
+import Journal
+import Logging
+
+/// Parameters and hot list from the platform (clearing API §2, §3): fetched
+/// on start and periodically, applied atomically, kept in the journal's
+/// database so the terminal works from them offline.
+public struct PlatformSync: Sendable {
+    public let journal: Journal
+    let service: any ClearingService
+    let logger: Logger
+
+    static let parametersKey = "parameters"
+    static let etagKey = "parameters_etag"
+
+    public init(journal: Journal, service: any ClearingService, logger: Logger) {
+        self.journal = journal
+        self.service = service
+        self.logger = logger
+    }
+
+    /// The parameters last received, if any.
+    public static func storedParameters(in journal: Journal) -> Parameters? {
+        guard let text = (try? journal.setting(parametersKey)) ?? nil else { return nil }
+        return try? JSONDecoder().decode(Parameters.self, from: Data(text.utf8))
+    }
+
+    /// Fetches the parameters (conditional on the stored ETag); returns them when they changed.
+    @discardableResult
+    public func refreshParameters() async throws(ClearingError) -> Parameters? {
+        let etag = (try? journal.setting(Self.etagKey)) ?? nil
+        let answer = try await service.parameters(ifNoneMatch: Self.storedParameters(in: journal) == nil ? nil : etag)
+        ClockCorrection.follow(answer.serverDate, journal: journal, logger: logger)
+        guard case .changed(let parameters, let newTag) = answer.body else { return nil }
+        do {
+            let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+            try journal.setSettings([Self.parametersKey: encoded, Self.etagKey: newTag ?? ""])
+        } catch {
+            logger.error("could not store parameters", metadata: ["error": "\(error)"])
+            return nil
+        }
+        logger.notice("parameters applied", metadata: ["version": "\(parameters.version)"])
+        return parameters
+    }
+
+    /// Fetches the hot list changes since the stored version and applies them
+    /// (a full list replaces). Returns the version now held.
+    @discardableResult
+    public func refreshHotList() async throws(ClearingError) -> Int {
+        let held = (try? journal.hotListVersion) ?? 0
+        let answer = try await service.hotList(since: held)
+        ClockCorrection.follow(answer.serverDate, journal: journal, logger: logger)
+        let update = answer.body
+        guard update.full || update.version != held else { return held }
+        do {
+            try journal.applyHotList(version: update.version, full: update.full, add: update.add, remove: update.remove)
+        } catch {
+            throw .malformedAnswer("hot list version \(update.version) not applied: \(error)")
+        }
+        logger.notice("hot list applied", metadata: ["version": "\(update.version)", "full": "\(update.full)",
+                                                     "add": "\(update.add.count)", "remove": "\(update.remove.count)"])
+        return update.version
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import ClearingPlatform
+import Foundation
+import Logging
+
+@main
+struct ClearingPlatformCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clearing-platform",
+        abstract: "The reference clearing platform (clearing API v1) for the bench, tests and benchmarks.",
+        discussion: """
+            Stores everything in one SQLite file. Verifies tokens, Terminal-Id, record \
+            shapes, the hash chain and every TAC under the test issuer's keys; answers loads \
+            under the test MLK. Prints "listening on http://HOST:PORT" once it accepts connections.
+            """)
+
+    @Option(help: "SQLite database file (created if missing).")
+    var db = "clearing.sqlite"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0: any free port, printed at start).")
+    var port = 8080
+
+    @Option(help: "Enrol a terminal: TERMINAL_ID:TOKEN_FILE (the file holds the bearer token). Repeatable.")
+    var enroll: [String] = []
+
+    @Flag(help: "Serve /control/… (faults, clock skew, hot list, parameters, enrolment, summary): for tests only.")
+    var control = false
+
+    func run() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "clearing-platform")
+        logger.logLevel = .notice
+        let platform = try Platform(path: db)
+        for enrolment in enroll {
+            let parts = enrolment.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let token = try? String(contentsOfFile: parts[1], encoding: .utf8) else {
+                throw ValidationError("--enroll wants TERMINAL_ID:TOKEN_FILE with a readable file, got \(enrolment)")
+            }
+            try platform.enroll(terminalID: parts[0], token: token.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let server = PlatformServer(platform: platform, host: host, port: port, control: control, logger: logger)
+        try await server.run { [host] port in
+            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+        }
+    }
+}
