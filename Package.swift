@@ -153,7 +153,13 @@ let package = Package(
             path: "Tools/Benchmarks/journal-bench"),
 
         // Tests
-        .target(name: "TestSupport", dependencies: ["Hex", "ISO7816"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Hex", "ISO7816", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport"),
         .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
         .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
         .testTarget(

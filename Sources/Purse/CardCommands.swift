@@ -26,6 +26,18 @@ enum PurseCommand {
                     data: BigEndian.bytes(UInt64(sequence), width: 4) + time.bytes + mac1)
     }
 
+    static func verifyPIN(_ pin: [UInt8]) -> CommandAPDU {
+        CommandAPDU(cla: 0x00, ins: 0x20, p1: 0x00, p2: 0x00, data: pin)
+    }
+
+    static func initializeForLoad(keyIndex: UInt8, amount: UInt32, terminal: [UInt8]) -> CommandAPDU {
+        CommandAPDU(cla: 0x80, ins: 0x50, p1: 0x00, p2: 0x02, data: [keyIndex] + BigEndian.bytes(UInt64(amount), width: 4) + terminal)
+    }
+
+    static func creditForLoad(time: BCDDateTime, mac2: [UInt8]) -> CommandAPDU {
+        CommandAPDU(cla: 0x80, ins: 0x52, p1: 0x00, p2: 0x00, data: time.bytes + mac2)
+    }
+
     // PSAM
     static func psamSelectFile(_ id: UInt16) -> CommandAPDU {
         CommandAPDU(cla: 0x00, ins: 0xA4, p1: 0x00, p2: 0x00, data: [UInt8(id >> 8), UInt8(id & 0xFF)])

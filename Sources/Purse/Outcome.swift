@@ -26,6 +26,17 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
     case hotListed = "hot_listed"
     /// The terminal has taken as much offline as its parameters allow.
     case offlineLimit = "offline_limit"
+    /// Loads (§8.3): the PIN was wrong, or is blocked.
+    case pinWrong = "pin_wrong"
+    case pinBlocked = "pin_blocked"
+    /// The clearing platform refused the load (its limits): the card is unchanged.
+    case loadRefused = "load_refused"
+    /// The clearing platform could not be asked for the load's MAC2: the card is unchanged.
+    case platformUnavailable = "platform_unavailable"
+    /// The card refused the platform's MAC2 (`9302` on CREDIT).
+    case mac2Rejected = "mac2_rejected"
+    /// Recovery proved a torn transaction never reached the card (its entry is closed as such).
+    case notCommitted = "not_committed"
 
     /// Short text for a cashier or a log line.
     public var text: String {
@@ -49,6 +60,12 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
         case .wrongCard: "present the same card again"
         case .hotListed: "card blocked"
         case .offlineLimit: "offline limit reached: records must be delivered"
+        case .pinWrong: "wrong PIN"
+        case .pinBlocked: "PIN blocked"
+        case .loadRefused: "load refused by the platform"
+        case .platformUnavailable: "platform unavailable: try later"
+        case .mac2Rejected: "card rejected the load MAC"
+        case .notCommitted: "did not complete: nothing changed"
         }
     }
 }
@@ -72,6 +89,9 @@ public struct PendingDebit: Hashable, Sendable {
     public var terminalSequence: UInt32
     public var time: BCDDateTime
     public var terminalNumber: [UInt8]
+
+    /// A load (type `02`): `counter` is then the online counter.
+    public var isLoad: Bool { transactionType == 0x02 }
 
     public init(cardNumber: CardNumber, profile: PurseProfile, transactionType: UInt8, amount: UInt32, balanceBefore: UInt32,
                 counter: UInt16, keyVersion: UInt8, algorithmID: UInt8, cardRandom: [UInt8], terminalSequence: UInt32,
@@ -100,7 +120,9 @@ public struct PurchaseReceipt: Equatable, Sendable {
     /// stands; the contract calls for an alarm (`mac2_unverified`).
     public var mac2Verified: Bool
 
-    public var balanceAfter: UInt32 { debit.balanceBefore - debit.amount }
+    public var balanceAfter: UInt32 {
+        debit.isLoad ? debit.balanceBefore + debit.amount : debit.balanceBefore - debit.amount
+    }
 }
 
 /// A refusal. `pending` is set when a PENDING entry had been made and must now

@@ -14,6 +14,27 @@ public protocol PurchaseJournal {
     func isHotListed(_ card: CardNumber) -> Bool
 }
 
+extension PurchaseJournal {
+    /// Recovery (§9.3) of this card's UNCERTAIN debit or load, before anything
+    /// else is done with it: the committed transaction's receipt, or nil when
+    /// there was none or it provably did not happen (serve the card afresh).
+    func recoverTornEntry(card: CardSession, number: CardNumber) throws(Decline) -> PurchaseReceipt? {
+        guard let torn = uncertainDebit(of: number) else { return nil }
+        let result = Recovery(card: card, debit: torn).run()
+        do {
+            try settle(torn, result)
+        } catch {
+            throw Decline(.journalUnavailable, "\(error)", cardNumber: number)
+        }
+        switch result {
+        case .committed(let receipt): return receipt
+        case .notCommitted: return nil
+        case .unresolved(let why): throw Decline(.recoveryUnresolved, why, cardNumber: number)
+        case .noAnswer(let why): throw Decline(.cardRemoved, why, cardNumber: number)
+        }
+    }
+}
+
 /// A journal seam with write-ahead only and nothing to recover (benchmarks, tests).
 public struct WriteAheadOnly: PurchaseJournal {
     let record: (PendingDebit) throws -> Void
@@ -67,20 +88,7 @@ public struct PurchaseFlow {
         if let required = requiredCard, required != number {
             throw Decline(.wrongCard, "present card \(required), not \(number)", cardNumber: number)
         }
-        if let torn = journal.uncertainDebit(of: number) {
-            let result = Recovery(card: card, debit: torn).run()
-            do {
-                try journal.settle(torn, result)
-            } catch {
-                throw Decline(.journalUnavailable, "\(error)", cardNumber: number)
-            }
-            switch result {
-            case .committed(let receipt): return .recovered(receipt)
-            case .notCommitted: break  // the card is unchanged: serve it afresh
-            case .unresolved(let why): throw Decline(.recoveryUnresolved, why, cardNumber: number)
-            case .noAnswer(let why): throw Decline(.cardRemoved, why, cardNumber: number)
-            }
-        }
+        if let recovered = try journal.recoverTornEntry(card: card, number: number) { return .recovered(recovered) }
         try purse.checkValidity(on: time.date)
         if journal.isHotListed(number) {
             return .blocked(CardBlocking(card: card, psam: psam, permanent: permanentBlock).run())

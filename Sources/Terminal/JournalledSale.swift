@@ -26,18 +26,27 @@ extension Terminal {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
         let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
-        guard case .uncertain(let torn, _) = outcome, recoveryWaitMilliseconds > 0 else { return outcome }
+        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, askAgain: askAgain) { card, torn in
+            purchase(on: card, amount: amount, time: journal.transactionTime(), journal: journal, requiredCard: torn)
+        }
+    }
+
+    /// After an `uncertain` outcome: asks for the same card (calling
+    /// `askAgain` once) for up to `waitMilliseconds`, and runs `retry` on it,
+    /// which begins with recovery. Other cards, and a card pulled too soon,
+    /// are refused and waited past. Any other outcome is returned as it is.
+    func settleOnSameCard(_ outcome: PurchaseOutcome, waitMilliseconds: UInt32, askAgain: (CardNumber) -> Void,
+                          retry: (APDUChannel, CardNumber) -> PurchaseOutcome) -> PurchaseOutcome {
+        guard case .uncertain(let torn, _) = outcome, waitMilliseconds > 0 else { return outcome }
         askAgain(torn.cardNumber)
-        let deadline = ContinuousClock.now + .milliseconds(Int(recoveryWaitMilliseconds))
+        let deadline = ContinuousClock.now + .milliseconds(Int(waitMilliseconds))
         while case let left = deadline - ContinuousClock.now, left > .zero {
             let millis = UInt32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
             do {
                 try waitForRemoval(timeoutMilliseconds: millis)
-                let retry = try withCard(timeoutMilliseconds: millis) {
-                    purchase(on: $0, amount: amount, time: journal.transactionTime(), journal: journal, requiredCard: torn.cardNumber)
-                }
-                if case .declined(let decline) = retry, [.wrongCard, .cardRemoved].contains(decline.reason) { continue }
-                return retry
+                let again = try withCard(timeoutMilliseconds: millis) { retry($0, torn.cardNumber) }
+                if case .declined(let decline) = again, [.wrongCard, .cardRemoved].contains(decline.reason) { continue }
+                return again
             } catch {
                 break  // the wait ran out
             }
@@ -58,7 +67,12 @@ extension Terminal {
         let seam = JournalSeam(journal)
         let flow = PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard)
         let outcome = flow.run(card: card, psam: psam, amount: amount, time: time)
-        let entry = seam.pendingEntry
+        return journalled(outcome, entry: seam.pendingEntry, time: time, journal: journal)
+    }
+
+    /// Makes `outcome` durable before it is returned (and so before it is
+    /// shown): the PENDING entry becomes its record, or is marked UNCERTAIN.
+    func journalled(_ outcome: PurchaseOutcome, entry: Int64?, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
         do {
             switch outcome {
             case .approved(let receipt):
@@ -71,7 +85,7 @@ extension Terminal {
             case .declined(let decline):
                 if let entry, let pending = decline.pending {
                     try journal.close(entry: entry, as: ClearingRecord(declined: decline, time: pending.time))
-                } else if decline.cardNumber != nil {
+                } else if decline.cardNumber != nil && decline.reason != .notCommitted {
                     try journal.append(ClearingRecord(declined: decline, time: time))
                 }
             case .uncertain(_, let detail):
@@ -155,12 +169,13 @@ extension PendingEntry {
 }
 
 extension ClearingRecord {
-    /// A `purchase` (or `capp_purchase`) record from the card's proof.
+    /// A `purchase`, `capp_purchase` or `load` record from the card's proof
+    /// (a load carries no PSAM sequence; its counter is the online counter).
     init(_ receipt: PurchaseReceipt) {
         let d = receipt.debit
-        self.init(kind: d.transactionType == 0x09 ? .cappPurchase : .purchase, time: d.time.description,
+        self.init(kind: d.isLoad ? .load : d.transactionType == 0x09 ? .cappPurchase : .purchase, time: d.time.description,
                   cardNo: d.cardNumber.description, amount: Int(d.amount), balanceBefore: Int(d.balanceBefore),
-                  cardCounter: Int(d.counter), terminalSeq: Int(d.terminalSequence), txType: Int(d.transactionType),
+                  cardCounter: Int(d.counter), terminalSeq: d.isLoad ? nil : Int(d.terminalSequence), txType: Int(d.transactionType),
                   keyVersion: Int(d.keyVersion), algID: Int(d.algorithmID), tac: receipt.tac.hex)
     }
 

@@ -78,10 +78,14 @@ public final class Terminal {
 
     /// Waits for a card, connects, and hands its channel to `body`.
     public func withCard<T>(timeoutMilliseconds: UInt32, _ body: (APDUChannel) -> T) throws(SetupError) -> T {
+        body(try connectCard(timeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    /// Waits for a card and connects to it.
+    func connectCard(timeoutMilliseconds: UInt32) throws(SetupError) -> APDUChannel {
         do {
             try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
-            let handle = try CardHandle(context: cardContext, reader: configuration.cardReader)
-            return body(APDUChannel(handle))
+            return APDUChannel(try CardHandle(context: cardContext, reader: configuration.cardReader))
         } catch {
             throw .pcsc("card in \(configuration.cardReader)", error)
         }

@@ -3,9 +3,12 @@ import AsyncHTTPClient
 import ClearingAPI
 import ClearingClient
 import Foundation
+import Hex
 import Journal
 import Logging
+import Purse
 import StoreAndForward
+import Terminal
 
 /// How posd reaches the clearing platform.
 struct ClearingOptions: ParsableArguments {
@@ -144,5 +147,85 @@ struct Settle: AsyncParsableCommand {
             if case .configuration = error { throw ExitCode(configurationFailure) }
             throw ExitCode(deliveryIncomplete)
         }
+    }
+}
+
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one online load (top-up) on the first card presented; needs the clearing platform.",
+        discussion: """
+            The card's PIN is checked, the platform gives the MAC2, and the load is journalled \
+            with the card's TAC. Exit status: 0 loaded, 1 declined (the platform's refusal, a \
+            wrong PIN: the balance is unchanged), 2 uncertain (present the card again), 4 an \
+            earlier torn transaction of this card was completed instead, 69 readers/card \
+            unavailable, 78 configuration fault.
+            """)
+
+    @Option(help: "Amount in fen.")
+    var amount: UInt32
+
+    @Option(help: "The card holder's PIN, 6 digits.")
+    var pin: String
+
+    @Option(help: "After a torn CREDIT, seconds to wait for the same card to be presented again for recovery.")
+    var recoveryWaitSeconds: UInt32 = 20
+
+    @OptionGroup var clearing: ClearingOptions
+    @OptionGroup var readers: ReaderOptions
+    @OptionGroup var data: DataOptions
+
+    func run() async throws {
+        guard pin.utf8.count == 6, pin.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let pinBytes = [UInt8](hex: pin) else {
+            throw ValidationError("--pin wants 6 digits")
+        }
+        let logger = clearing.logger()
+        let client = try clearing.client(logger: logger)
+        let journal = data.journal()
+        let terminal = try readers.terminal()
+        guard terminal.psam.terminalNumber.hex == clearing.terminalId else {
+            FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not --terminal-id \(clearing.terminalId)\n".utf8))
+            throw ExitCode(configurationFailure)
+        }
+        let outcome = try await setUpAsync { () async throws(Terminal.SetupError) in
+            try await terminal.load(amount: amount, pin: pinBytes, time: journal.transactionTime(), timeoutMilliseconds: readers.waitSeconds * 1000,
+                                    journal: journal, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
+                                    askAgain: { show(readers.json ? #"{"result":"present_card_again","card_no":"\#($0)"}"# : "PRESENT CARD \($0) AGAIN") }) {
+                authorisation throws(LoadAuthorisationError) in
+                let p = authorisation.pending
+                let request = LoadRequest(terminalID: clearing.terminalId, cardNo: p.cardNumber.description, amount: Int(p.amount),
+                                          balanceBefore: Int(p.balanceBefore), cardCounter: Int(p.counter), random: p.cardRandom.hex,
+                                          mac1: authorisation.mac1.hex, time: p.time.description)
+                do {
+                    let answer = try await client.authorizeLoad(request)
+                    guard let mac2 = [UInt8](hex: answer.body.mac2), mac2.count == 4 else {
+                        throw LoadAuthorisationError.unavailable("platform MAC2 malformed")
+                    }
+                    return mac2
+                } catch let error as LoadAuthorisationError {
+                    throw error
+                } catch let error as ClearingError {
+                    if case .refused(let reason) = error { throw .refused(reason) }
+                    throw .unavailable("\(error)")
+                } catch {
+                    throw .unavailable("\(error)")
+                }
+            }
+        }
+        let report = PurchaseReport(outcome, amount: amount)
+        show(readers.json ? report.json : report.text)
+        if let alarm = terminal.journalAlarm {
+            FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
+        }
+        throw ExitCode(report.exitCode)
+    }
+}
+
+/// `setUp` for async steps.
+func setUpAsync<T>(_ body: () async throws(Terminal.SetupError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+        throw ExitCode(setUpFailure)
     }
 }

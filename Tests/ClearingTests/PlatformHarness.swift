@@ -1,88 +1,7 @@
-import AsyncHTTPClient
 import BenchSupport
 import Foundation
 import Journal
-import NIOCore
-import NIOHTTP1
 import TestSupport
-
-let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-let terminalID = "112233445566"
-
-/// A running `clearing-platform --control` on a free loopback port, with one
-/// enrolled terminal; stopped (SIGKILL) when the test ends.
-final class PlatformProcess {
-    let process = Process()
-    let port: Int
-    let token: String
-    private let output: FileHandle
-
-    init(directory: URL, token: String = "tok-\(UUID().uuidString)") throws {
-        self.token = token
-        let tokenFile = directory.appendingPathComponent("platform-token")
-        try token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        process.executableURL = binaries.appendingPathComponent("clearing-platform")
-        process.arguments = ["--db", directory.appendingPathComponent("platform.sqlite").path, "--port", "0", "--control",
-                             "--enroll", "\(terminalID):\(tokenFile.path)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        output = pipe.fileHandleForReading
-        try process.run()
-        let line = Self.readLine(output)
-        guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
-            process.terminate()
-            throw HarnessError("platform did not start: \(line)")
-        }
-        self.port = port
-    }
-
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    var url: String { "http://127.0.0.1:\(port)" }
-
-    /// The next line the platform prints (blocks until it does).
-    func nextLine() -> String { Self.readLine(output) }
-
-    static func readLine(_ handle: FileHandle) -> String {
-        var bytes: [UInt8] = []
-        while let byte = try? handle.read(upToCount: 1), let first = byte.first, first != 0x0A { bytes.append(first) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// A `/control/…` call; returns the body.
-    @discardableResult
-    func control(_ method: HTTPMethod, _ path: String, _ json: String? = nil) async throws -> String {
-        var request = HTTPClientRequest(url: url + path)
-        request.method = method
-        if let json { request.body = .bytes(ByteBuffer(string: json)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        guard response.status == .ok else { throw HarnessError("control \(path): \(response.status)") }
-        return String(buffer: body)
-    }
-
-    struct Summary: Decodable {
-        var records: Int
-        var accepted: Int
-        var rejected: [String: Int]
-        var resent: Int
-        var chain_breaks: Int
-        var last_seq: Int
-        var debit_amount: Int
-    }
-
-    func summary() async throws -> Summary {
-        try JSONDecoder().decode(Summary.self, from: Data(try await control(.GET, "/control/summary?terminal_id=\(terminalID)").utf8))
-    }
-}
-
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 extension SyntheticSales {
     static func records(_ count: Int, startingAt start: Int = 0) -> [ClearingRecord] {
@@ -90,42 +9,6 @@ extension SyntheticSales {
     }
 }
 
-/// `posd` run to completion, output captured.
-struct PosdRun {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-
-    static func run(_ arguments: [String]) throws -> PosdRun {
-        let process = try start(arguments)
-        return finish(process)
-    }
-
-    static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
-        let process = Process()
-        process.executableURL = binaries.appendingPathComponent("posd")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        return (process, out, err)
-    }
-
-    static func finish(_ started: (Process, Pipe, Pipe)) -> PosdRun {
-        let stdout = started.1.fileHandleForReading.readDataToEndOfFile()
-        let stderr = started.2.fileHandleForReading.readDataToEndOfFile()
-        started.0.waitUntilExit()
-        return PosdRun(status: started.0.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
-
-/// posd's clearing options for this platform.
 func clearingArguments(_ platform: PlatformProcess, dataDir: URL, token: String? = nil) throws -> [String] {
-    try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-    let tokenFile = dataDir.appendingPathComponent("clearing.token")
-    try (token ?? platform.token).write(to: tokenFile, atomically: true, encoding: .utf8)
-    return ["--clearing-url", platform.url, "--terminal-id", terminalID, "--token-file", tokenFile.path, "--data-dir", dataDir.path,
-            "--retry-base-milliseconds", "20", "--retry-cap-seconds", "1", "--request-timeout-seconds", "2", "--log-level", "trace"]
+    try platform.posdArguments(dataDir: dataDir, token: token)
 }

@@ -55,6 +55,7 @@ public final class Platform: Sendable {
                 CREATE TABLE parameters (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
                 CREATE TABLE load (terminal_id TEXT NOT NULL, card_no TEXT NOT NULL, card_counter INTEGER NOT NULL,
                     random TEXT NOT NULL, amount INTEGER NOT NULL, day TEXT NOT NULL, mac2 TEXT NOT NULL,
+                    requests INTEGER NOT NULL DEFAULT 1,
                     PRIMARY KEY (terminal_id, card_no, card_counter, random)) WITHOUT ROWID;
                 CREATE TABLE settlement (terminal_id TEXT NOT NULL, batch_no INTEGER NOT NULL, body TEXT NOT NULL,
                     status TEXT NOT NULL, PRIMARY KEY (terminal_id, batch_no));
@@ -242,10 +243,12 @@ public final class Platform: Sendable {
     // MARK: - Parameters
 
     public func parameters() throws -> Parameters {
-        try database.read { db in
-            let body = try String.fetchOne(db, sql: "SELECT body FROM parameters WHERE id = 1") ?? ""
-            return try JSONDecoder().decode(Parameters.self, from: Data(body.utf8))
-        }
+        try database.read(Self.parameters)
+    }
+
+    static func parameters(_ db: Database) throws -> Parameters {
+        let body = try String.fetchOne(db, sql: "SELECT body FROM parameters WHERE id = 1") ?? ""
+        return try JSONDecoder().decode(Parameters.self, from: Data(body.utf8))
     }
 
     public func setParameters(_ parameters: Parameters) throws {
@@ -308,10 +311,12 @@ public final class Platform: Sendable {
                 let key: [any DatabaseValueConvertible] = [terminalID, request.cardNo, request.cardCounter, request.random]
                 if let mac2 = try String.fetchOne(db, sql: "SELECT mac2 FROM load WHERE terminal_id = ? AND card_no = ? AND card_counter = ? AND random = ?",
                                                   arguments: StatementArguments(key)) {
+                    try db.execute(sql: "UPDATE load SET requests = requests + 1 WHERE terminal_id = ? AND card_no = ? AND card_counter = ? AND random = ?",
+                                   arguments: StatementArguments(key))
                     return .json(LoadResponse(mac2: mac2))
                 }
                 guard let session = IssuerKeys.loadSession(request, terminalID: terminal) else { return .refusal(400, "mac1_invalid") }
-                let limits = try self.parameters()
+                let limits = try Self.parameters(db)
                 let day = String(request.time.prefix(8))
                 let loadsToday = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM load WHERE card_no = ? AND day = ?", arguments: [request.cardNo, day]) ?? 0
                 if request.amount > limits.maxLoad || request.balanceBefore + request.amount > limits.maxBalance
@@ -337,13 +342,15 @@ public final class Platform: Sendable {
         /// Times a record already stored was sent again (answered as a duplicate).
         public var resent: Int
         public var chainBreaks: Int
+        /// Loads booked, and MAC2 requests received for them (a repeat is answered, not booked).
         public var loads: Int
+        public var loadRequests: Int
         public var lastSeq: Int
         public var debitAmount: Int
 
         enum CodingKeys: String, CodingKey {
             case records, accepted, rejected, resent, loads
-            case chainBreaks = "chain_breaks", lastSeq = "last_seq", debitAmount = "debit_amount"
+            case loadRequests = "load_requests", chainBreaks = "chain_breaks", lastSeq = "last_seq", debitAmount = "debit_amount"
         }
     }
 
@@ -367,6 +374,8 @@ public final class Platform: Sendable {
             return Summary(records: row?["records"] ?? 0, accepted: row?["accepted"] ?? 0, rejected: rejected, resent: row?["resent"] ?? 0,
                            chainBreaks: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chain_break WHERE terminal_id = ?", arguments: [terminalID]) ?? 0,
                            loads: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM load WHERE terminal_id = ?", arguments: [terminalID]) ?? 0,
+                           loadRequests: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(requests), 0) FROM load WHERE terminal_id = ?",
+                                                          arguments: [terminalID]) ?? 0,
                            lastSeq: row?["last_seq"] ?? 0, debitAmount: row?["debit"] ?? 0)
         }
     }
