@@ -320,6 +320,19 @@ public final class Journal: Sendable {
         }
     }
 
+    /// UNRESOLVED: recovery could not decide. The entry stays open (never
+    /// retried automatically) and `report`, a `declined` record, carries the
+    /// case to the platform, which can settle it against the issuer's books.
+    @discardableResult
+    public func markUnresolved(entry id: Int64, detail: String, report: ClearingRecord) throws(JournalError) -> StoredRecord {
+        try appending(report) { db in
+            let stored = try Self.append(report, db)
+            try db.cachedStatement(sql: "UPDATE entry SET state = 'unresolved', detail = ?, record_seq = ? WHERE id = ?")
+                .execute(arguments: [detail, stored.record.seq, id])
+            return stored
+        }
+    }
+
     /// Appends a record that has no write-ahead entry (a decline before DEBIT).
     @discardableResult
     public func append(_ record: ClearingRecord) throws(JournalError) -> StoredRecord {

@@ -130,9 +130,10 @@ final class JournalSeam: PurchaseJournal {
             record.recovered = true
             try journal.close(entry: id, as: record)
         case .notCommitted:
-            try journal.close(entry: id, as: ClearingRecord(notCommitted: debit))
+            try journal.close(entry: id, as: ClearingRecord(settled: debit, reason: "debit_not_committed", time: journal.transactionTime()))
         case .unresolved(let why):
-            try journal.mark(entry: id, .unresolved, detail: why)
+            try journal.markUnresolved(entry: id, detail: why,
+                                       report: ClearingRecord(settled: debit, reason: "recovery_unresolved", time: journal.transactionTime()))
         case .noAnswer:
             break  // still UNCERTAIN
         }
@@ -185,10 +186,13 @@ extension ClearingRecord {
                   balanceBefore: Int(block.balance ?? 0), cardCounter: 0, reason: block.reason)
     }
 
-    /// The `declined` record of a torn debit that recovery proved did not happen.
-    init(notCommitted debit: PendingDebit) {
-        self.init(kind: .declined, time: debit.time.description, cardNo: debit.cardNumber.description, amount: 0,
-                  balanceBefore: Int(debit.balanceBefore), cardCounter: Int(debit.counter), reason: "debit_not_committed")
+    /// The `declined` record that closes a torn transaction recovery settled
+    /// as not committed, or reports one it could not decide. Its time is when
+    /// that was learned (records never go back in time); the card's counter
+    /// before the torn transaction identifies it.
+    init(settled debit: PendingDebit, reason: String, time: BCDDateTime) {
+        self.init(kind: .declined, time: time.description, cardNo: debit.cardNumber.description, amount: 0,
+                  balanceBefore: Int(debit.balanceBefore), cardCounter: Int(debit.counter), reason: reason)
     }
 
     /// A `declined` record: amount 0, balance and counter as far as learned.

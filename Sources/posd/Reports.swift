@@ -2,7 +2,7 @@ import Foundation
 import Hex
 import Purse
 
-/// What `posd purchase` prints: the same fields as text or as JSON.
+/// What `posd purchase` and `posd load` print: the same fields as text or as JSON.
 struct PurchaseReport: Encodable {
     var result: String
     var reason: String?
@@ -66,7 +66,7 @@ struct PurchaseReport: Encodable {
     private mutating func fill(from debit: PendingDebit) {
         cardNo = debit.cardNumber.description
         cardCounter = debit.counter
-        terminalSeq = debit.terminalSequence
+        terminalSeq = debit.isLoad ? nil : debit.terminalSequence
     }
 
     var json: String {
@@ -78,10 +78,11 @@ struct PurchaseReport: Encodable {
     var text: String {
         switch result {
         case "approved":
-            "APPROVED  \(Money(amount))  card \(cardNo ?? "")  balance \(Money(balanceAfter ?? 0))  T \(terminalSeq ?? 0)  TAC \(tac ?? "")"
+            "APPROVED  \(Money(amount))  card \(cardNo ?? "")  balance \(Money(balanceAfter ?? 0))"
+                + (terminalSeq.map { "  T \($0)" } ?? "  online counter \(cardCounter ?? 0)") + "  TAC \(tac ?? "")"
                 + (mac2Verified == false ? "  (ALARM: PSAM did not confirm MAC2)" : "")
         case "recovered":
-            "RECOVERED  earlier sale of \(Money(amount)) on card \(cardNo ?? "") completed (T \(terminalSeq ?? 0), TAC \(tac ?? "")); nothing new charged"
+            "RECOVERED  earlier transaction of \(Money(amount)) on card \(cardNo ?? "") completed (TAC \(tac ?? "")); nothing new charged"
         case "declined":
             "DECLINED  \(DeclineReason(rawValue: reason ?? "")?.text ?? reason ?? "")  [\(reason ?? "")] \(detail ?? "")"
         default:

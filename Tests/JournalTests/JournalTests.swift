@@ -89,6 +89,45 @@ import TestSupport
         #expect(try journal.undeliveredCount == 2)
     }
 
+    /// An entry recovery could not decide stays open, and a `declined` record
+    /// carries it to the platform in the same transaction.
+    @Test func unresolvedEntryIsReportedForUpload() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        let entry = try journal.recordPending(Self.entry)
+        try journal.mark(entry: entry, .uncertain, detail: "no answer")
+        let report = ClearingRecord(kind: .declined, time: "20261122150000", cardNo: "8888000000000001", amount: 0,
+                                    balanceBefore: 10000, cardCounter: 5, reason: "recovery_unresolved")
+        let stored = try journal.markUnresolved(entry: entry, detail: "balance moved, history not ours", report: report)
+        #expect(stored.record.seq == 1)
+        #expect(try journal.openEntries().map(\.state) == [.unresolved])
+        #expect(try journal.undelivered(limit: 10).map(\.record.reason) == ["recovery_unresolved"])
+        #expect(journal.offlineExposure.records == 1)
+    }
+
+    /// Delivery marks only what it is told, moves the upload cursor past
+    /// delivered records, and brings the offline exposure down with it.
+    @Test func deliveryMarksRecordsAndLowersTheExposure() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var journal = Journal(directory: dir.url)
+        try journal.append(contentsOf: (0..<5).map { _ in Self.purchase })
+        #expect(journal.offlineExposure == OfflineExposure(records: 5, debitAmount: 1250, oldestTime: "20261122140305"))
+        try journal.markDelivered([1: .delivered, 2: .rejected("tac_invalid"), 4: .delivered])
+        #expect(journal.offlineExposure == OfflineExposure(records: 2, debitAmount: 500, oldestTime: "20261122140305"))
+        #expect(try journal.undelivered(limit: 10).map(\.record.seq) == [3, 5])
+        #expect(try journal.uploadState(of: 2)?.reason == "tac_invalid")
+        try journal.markDelivered([2: .delivered])  // a verdict, once given, stays
+        #expect(try journal.uploadState(of: 2)?.state == "rejected")
+
+        journal = Journal(directory: dir.url)  // the exposure after a restart starts from the cursor
+        #expect(journal.offlineExposure == OfflineExposure(records: 2, debitAmount: 500, oldestTime: "20261122140305"))
+        try journal.markDelivered([3: .delivered, 5: .delivered])
+        #expect(journal.offlineExposure == OfflineExposure())
+        #expect(try journal.undelivered(limit: 10).isEmpty)
+    }
+
     @Test func pendingBecomesUncertainAtStart() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
