@@ -15,6 +15,7 @@ import PackageDescription
 //   SimLink      the bench's LinePort: the board simulator's lines over a Unix socket
 //   LineServer   line-per-request Unix socket server (simulator control, board lines)
 //   Cashier      the cashier's screens and keys as a pure state machine  -> Purse
+//   Fares        transit fares: flat, distance, transfers, double taps     pure -> Purse
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   posd         the terminal's one composition root
@@ -70,6 +71,7 @@ let package = Package(
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
         .target(name: "Cashier", dependencies: ["Purse"]),
+        .target(name: "Fares", dependencies: ["Purse"]),
         .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
         .target(name: "SimLink", dependencies: ["LineIO"]),
         .executableTarget(
@@ -92,7 +94,7 @@ let package = Package(
             name: "posd",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
-                "ClearingAPI", "ClearingClient", "StoreAndForward",
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -169,6 +171,7 @@ let package = Package(
             name: "PanelTests",
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
         .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
+        .testTarget(name: "FaresTests", dependencies: ["Fares", "Purse"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "IssuerCrypto", "Hex", "TestSupport"]),
         .testTarget(
@@ -182,7 +185,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "Journal", "TestSupport", "posd", "vcard",
-                "LineServer", "clearing-platform",
+                "LineServer", "clearing-platform", "Fares",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

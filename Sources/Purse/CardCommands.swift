@@ -26,6 +26,17 @@ enum PurseCommand {
                     data: BigEndian.bytes(UInt64(sequence), width: 4) + time.bytes + mac1)
     }
 
+    /// READ RECORD / UPDATE CAPP DATA CACHE address the composite record by identifier (P2 low bits `000`).
+    static func readComposite(_ profile: PurseProfile) -> CommandAPDU {
+        let layout = profile.compositeRecord
+        return CommandAPDU(cla: 0x00, ins: 0xB2, p1: layout.id, p2: layout.sfi << 3, le: UInt8(layout.length & 0xFF))
+    }
+
+    static func updateCompositeCache(_ profile: PurseProfile, record: [UInt8]) -> CommandAPDU {
+        let layout = profile.compositeRecord
+        return CommandAPDU(cla: 0x80, ins: 0xDC, p1: layout.id, p2: layout.sfi << 3, data: record)
+    }
+
     static func verifyPIN(_ pin: [UInt8]) -> CommandAPDU {
         CommandAPDU(cla: 0x00, ins: 0x20, p1: 0x00, p2: 0x00, data: pin)
     }

@@ -35,6 +35,11 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
     case platformUnavailable = "platform_unavailable"
     /// The card refused the platform's MAC2 (`9302` on CREDIT).
     case mac2Rejected = "mac2_rejected"
+    /// CAPP (§8.2): the composite record is missing or malformed, or locked by another operator.
+    case transitRecordInvalid = "transit_record_invalid"
+    case transitRecordLocked = "transit_record_locked"
+    /// A second tap-on at the same stop moments after the first: nothing charged.
+    case alreadyCheckedIn = "already_checked_in"
     /// Recovery proved a torn transaction never reached the card (its entry is closed as such).
     case notCommitted = "not_committed"
 
@@ -65,6 +70,9 @@ public enum DeclineReason: String, Sendable, Codable, CaseIterable {
         case .loadRefused: "load refused by the platform"
         case .platformUnavailable: "platform unavailable: try later"
         case .mac2Rejected: "card rejected the load MAC"
+        case .transitRecordInvalid: "transit record unreadable"
+        case .transitRecordLocked: "card in use by another operator"
+        case .alreadyCheckedIn: "already checked in"
         case .notCommitted: "did not complete: nothing changed"
         }
     }
@@ -90,12 +98,16 @@ public struct PendingDebit: Hashable, Sendable {
     public var time: BCDDateTime
     public var terminalNumber: [UInt8]
 
+    /// The composite record written with a CAPP purchase (type `09`).
+    public var composite: [UInt8]?
+
     /// A load (type `02`): `counter` is then the online counter.
     public var isLoad: Bool { transactionType == 0x02 }
 
     public init(cardNumber: CardNumber, profile: PurseProfile, transactionType: UInt8, amount: UInt32, balanceBefore: UInt32,
                 counter: UInt16, keyVersion: UInt8, algorithmID: UInt8, cardRandom: [UInt8], terminalSequence: UInt32,
-                time: BCDDateTime, terminalNumber: [UInt8]) {
+                time: BCDDateTime, terminalNumber: [UInt8], composite: [UInt8]? = nil) {
+        self.composite = composite
         self.cardNumber = cardNumber
         self.profile = profile
         self.transactionType = transactionType

@@ -71,16 +71,42 @@ public struct PurchaseFlow {
     }
 
     public func run(card: APDUChannel, psam: PSAM, amount: UInt32, time: BCDDateTime) -> PurchaseOutcome {
+        // The card refuses nothing for 0 with P1 01, but the contract forbids sending it.
+        guard amount > 0 else { return .declined(Decline(.invalidAmount, "a purchase amount must be above zero")) }
         do {
-            return try purchase(card: card, psam: psam, amount: amount, time: time)
+            return try purchase(card: card, psam: psam, time: time) { _, _ throws(Decline) in (amount, nil) }
         } catch {
             return .declined(error)
         }
     }
 
-    private func purchase(card channel: APDUChannel, psam: PSAM, amount: UInt32, time: BCDDateTime) throws(Decline) -> PurchaseOutcome {
-        // The card refuses nothing for 0 with P1 01, but the contract forbids sending it.
-        guard amount > 0 else { throw Decline(.invalidAmount, "a purchase amount must be above zero") }
+    /// A transit tap (§8.2, CAPP purchase, type `09`): the composite record is
+    /// read, `fare` decides the amount (0 for a tap-on) and the record to
+    /// write, and the debit carries it.
+    public func runTransit(card: APDUChannel, psam: PSAM, time: BCDDateTime, fare: TransitFare) -> PurchaseOutcome {
+        do {
+            return try purchase(card: card, psam: psam, time: time) { card, purse throws(Decline) in
+                let number = purse.info.cardNumber
+                let answer = try card.send(PurseCommand.readComposite(purse.profile))
+                guard answer.status.isSuccess, let current = CompositeRecord(answer.data, profile: purse.profile) else {
+                    throw Decline(.transitRecordInvalid, "composite record answered \(answer)", cardNumber: number)
+                }
+                guard !current.locked else {
+                    throw Decline(.transitRecordLocked, "composite record locked by another operator", cardNumber: number)
+                }
+                let charge = try fare(current, number, time).get()
+                return (charge.amount, charge.record.bytes(for: purse.profile))
+            }
+        } catch {
+            return .declined(error)
+        }
+    }
+
+    /// One debit: a purchase when `plan` gives no composite record, else a CAPP purchase writing it.
+    private func purchase(card channel: APDUChannel, psam: PSAM, time: BCDDateTime,
+                          plan: (CardSession, SelectedPurse) throws(Decline) -> (amount: UInt32, composite: [UInt8]?))
+        throws(Decline) -> PurchaseOutcome
+    {
         var card = CardSession(channel: channel)
         let purse = try card.selectPurse(profiles)
         let number = purse.info.cardNumber
@@ -94,13 +120,14 @@ public struct PurchaseFlow {
             return .blocked(CardBlocking(card: card, psam: psam, permanent: permanentBlock).run())
         }
 
+        let (amount, composite) = try plan(card, purse)
         let code = purse.profile.asksAuthenticationCode ? try card.authenticationCode() : nil
 
         let initialize = PurseCommand.initializeForPurchase(
-            p1: 0x01, keyIndex: psam.purchaseKeyIndex, amount: amount, terminal: psam.terminalNumber)
+            p1: composite == nil ? 0x01 : 0x03, keyIndex: psam.purchaseKeyIndex, amount: amount, terminal: psam.terminalNumber)
         let session = try InitializeForPurchase(card.expect(initialize, length: InitializeForPurchase.length), card: card)
 
-        let transactionType: UInt8 = 0x06
+        let transactionType: UInt8 = composite == nil ? 0x06 : 0x09
         let mac1Input = session.random + BigEndian.bytes(UInt64(session.counter), width: 2)
             + BigEndian.bytes(UInt64(amount), width: 4) + [transactionType] + time.bytes
             + [session.keyVersion, session.algorithmID] + purse.info.cardNumber.bytes
@@ -113,11 +140,20 @@ public struct PurchaseFlow {
             throw decline
         }
 
+        if let composite {
+            // The card only caches the record; it is written by the DEBIT that follows.
+            let update = try card.send(PurseCommand.updateCompositeCache(purse.profile, record: composite))
+            guard update.status.isSuccess else {
+                throw Decline(CardSession.reason(for: update.status), "UPDATE CAPP DATA CACHE answered \(update.status)",
+                              cardNumber: purse.info.cardNumber)
+            }
+        }
+
         let pending = PendingDebit(
             cardNumber: purse.info.cardNumber, profile: purse.profile, transactionType: transactionType,
             amount: amount, balanceBefore: session.balance, counter: session.counter,
             keyVersion: session.keyVersion, algorithmID: session.algorithmID, cardRandom: session.random,
-            terminalSequence: sequence, time: time, terminalNumber: psam.terminalNumber)
+            terminalSequence: sequence, time: time, terminalNumber: psam.terminalNumber, composite: composite)
         do {
             try journal.recordPending(pending)
         } catch {

@@ -31,6 +31,19 @@ extension Terminal {
         }
     }
 
+    /// One journalled transit tap on the next card presented; a torn tap asks
+    /// for the same card again (`askAgain`) and settles by recovery first.
+    public func tap(time: BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal, mostCharged: UInt32,
+                    recoveryWaitMilliseconds: UInt32 = 0, askAgain: (CardNumber) -> Void = { _ in },
+                    fare: @escaping TransitFare) throws(SetupError) -> PurchaseOutcome {
+        let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) {
+            tap(on: $0, time: time, journal: journal, mostCharged: mostCharged, fare: fare)
+        }
+        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, askAgain: askAgain) { card, torn in
+            tap(on: card, time: journal.transactionTime(), journal: journal, mostCharged: mostCharged, requiredCard: torn, fare: fare)
+        }
+    }
+
     /// After an `uncertain` outcome: asks for the same card (calling
     /// `askAgain` once) for up to `waitMilliseconds`, and runs `retry` on it,
     /// which begins with recovery. Other cards, and a card pulled too soon,
@@ -57,16 +70,32 @@ extension Terminal {
     /// One journalled purchase on a card already connected.
     public func purchase(on card: APDUChannel, amount: UInt32, time: BCDDateTime, journal: Journal,
                          requiredCard: CardNumber? = nil) -> PurchaseOutcome {
+        journalledDebit(time: time, journal: journal, requiredCard: requiredCard, mostCharged: amount) { flow in
+            flow.run(card: card, psam: psam, amount: amount, time: time)
+        }
+    }
+
+    /// One journalled transit tap (CAPP purchase) on a card already connected;
+    /// `fare` decides from the card's composite record. `mostCharged` is the
+    /// highest fare a tap can cost, for the offline limits.
+    public func tap(on card: APDUChannel, time: BCDDateTime, journal: Journal, mostCharged: UInt32, requiredCard: CardNumber? = nil,
+                    fare: @escaping TransitFare) -> PurchaseOutcome {
+        journalledDebit(time: time, journal: journal, requiredCard: requiredCard, mostCharged: mostCharged) { flow in
+            flow.runTransit(card: card, psam: psam, time: time, fare: fare)
+        }
+    }
+
+    private func journalledDebit(time: BCDDateTime, journal: Journal, requiredCard: CardNumber?, mostCharged: UInt32,
+                                 run: (PurchaseFlow) -> PurchaseOutcome) -> PurchaseOutcome {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
         // A re-presented card settles an earlier sale: never refused for limits.
-        if requiredCard == nil, let why = offlineLimits.refusal(journal.offlineExposure, amount: amount, now: time) {
+        if requiredCard == nil, let why = offlineLimits.refusal(journal.offlineExposure, amount: mostCharged, now: time) {
             return .declined(Decline(.offlineLimit, why))
         }
         let seam = JournalSeam(journal)
-        let flow = PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard)
-        let outcome = flow.run(card: card, psam: psam, amount: amount, time: time)
+        let outcome = run(PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard))
         return journalled(outcome, entry: seam.pendingEntry, time: time, journal: journal)
     }
 
@@ -156,7 +185,8 @@ extension PendingDebit {
         self.init(cardNumber: number, profile: profile, transactionType: UInt8(entry.txType), amount: UInt32(entry.amount),
                   balanceBefore: UInt32(entry.balanceBefore), counter: UInt16(entry.cardCounter),
                   keyVersion: UInt8(entry.keyVersion), algorithmID: UInt8(entry.algID), cardRandom: random,
-                  terminalSequence: UInt32(entry.terminalSeq ?? 0), time: time, terminalNumber: terminal)
+                  terminalSequence: UInt32(entry.terminalSeq ?? 0), time: time, terminalNumber: terminal,
+                  composite: entry.composite.flatMap { [UInt8](hex: $0) })
     }
 }
 
@@ -165,7 +195,8 @@ extension PendingEntry {
         self.init(cardNo: debit.cardNumber.description, profile: debit.profile.rawValue, txType: Int(debit.transactionType),
                   amount: Int(debit.amount), balanceBefore: Int(debit.balanceBefore), cardCounter: Int(debit.counter),
                   keyVersion: Int(debit.keyVersion), algID: Int(debit.algorithmID), random: debit.cardRandom.hex,
-                  terminalSeq: Int(debit.terminalSequence), time: debit.time.description, terminalNo: debit.terminalNumber.hex)
+                  terminalSeq: Int(debit.terminalSequence), time: debit.time.description, terminalNo: debit.terminalNumber.hex,
+                  composite: debit.composite?.hex)
     }
 }
 

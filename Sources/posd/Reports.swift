@@ -29,6 +29,7 @@ struct PurchaseReport: Encodable {
         switch outcome {
         case .approved(let receipt):
             result = "approved"
+            self.amount = receipt.debit.amount
             balanceAfter = receipt.balanceAfter
             tac = receipt.tac.hex
             mac2Verified = receipt.mac2Verified

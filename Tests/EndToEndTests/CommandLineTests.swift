@@ -85,6 +85,9 @@ extension PurchaseEndToEndTests {
         let balance = try Self.run("posd", ["balance", "--json"])
         #expect(balance.status == 0)
         #expect(balance.stdout.contains("\"balance\":4880"))
+        let tap = try Self.run("posd", ["validator", "--line", "18", "--taps", "1", "--json", "--data-dir", dir.appendingPathComponent("bus").path])
+        #expect(tap.status == 0, "\(tap.stderr)")
+        #expect(tap.stdout.contains(#""amount":200"#) && tap.stdout.contains(#""balance_after":4680"#), "\(tap.stdout)")
         #expect(try controlRequest(path: cardControl.path, "state").hasPrefix("ok {"))
         #expect(try controlRequest(path: cardControl.path, "bogus").hasPrefix("error"))
     }

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Fares
+import Foundation
+import Journal
+import Purse
+import StoreAndForward
+import Terminal
+
+/// The bus validator: no cashier, a tap at a time, flat or distance fares.
+struct ValidatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validator",
+        abstract: "Run the bus validator: each card tapped pays its fare (a CAPP purchase on its transit record).",
+        discussion: """
+            With --route, distance fares: a tap on is free and opens the journey on the card, the \
+            tap off pays the route's fare between the two stops, a journey never tapped off costs \
+            the route's highest fare at the next tap. Without it, the flat fare from the platform's \
+            parameters. Either way, boarding within the transfer window after a paid tap takes the \
+            transfer discount, and a second tap moments after the first is refused as already \
+            checked in, never charged. After each tap the validator waits for the card to leave, \
+            so one tap is never charged twice. Exit status of the last tap as for `posd purchase`.
+            """)
+
+    @Option(help: "Line number of this vehicle.")
+    var line: UInt16
+
+    @Option(help: "Stop number where the vehicle is now (an index into the route's stops).")
+    var stop: UInt16 = 0
+
+    @Option(help: "Route definition (JSON: line, stops, fares[from][to] in fen) for distance fares.")
+    var route: String?
+
+    @Option(help: "Stop after this many taps (0: run until stopped).")
+    var taps = 0
+
+    @Option(help: "After a torn tap, seconds to wait for the same card to be tapped again.")
+    var recoveryWaitSeconds: UInt32 = 10
+
+    @OptionGroup var limitOptions: LimitOptions
+    @OptionGroup var readers: ReaderOptions
+    @OptionGroup var data: DataOptions
+
+    func run() throws {
+        let journal = data.journal()
+        let parameters = PlatformSync.storedParameters(in: journal)
+        let mode: FareRules.Mode
+        if let route {
+            let definition: Route
+            do {
+                definition = try JSONDecoder().decode(Route.self, from: Data(contentsOf: URL(fileURLWithPath: route)))
+                try definition.validate()
+            } catch {
+                throw ValidationError("route \(route): \(error)")
+            }
+            guard definition.line == line else { throw ValidationError("route \(route) is line \(definition.line), not --line \(line)") }
+            guard Int(stop) < definition.stops.count else { throw ValidationError("--stop \(stop) is not a stop of the route") }
+            mode = .distance(definition)
+        } else {
+            mode = .flat(parameters?.fares.flat ?? 200)
+        }
+        let limits = limitOptions.resolve(journal)
+        let terminal = try readers.terminal(limits: limits.offline)
+        let rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
+                              transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
+                              transferDiscount: parameters?.fares.transferDiscount ?? 100)
+        let mostCharged: UInt32 = switch mode {
+        case .flat(let fare): UInt32(fare)
+        case .distance(let route): UInt32(route.maxFare)
+        }
+        var served = 0
+        var exitCode: Int32 = 0
+        while taps == 0 || served < taps {
+            let outcome: PurchaseOutcome
+            do {
+                outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
+                                           mostCharged: mostCharged, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
+                                           askAgain: { show(readers.json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN") },
+                                           fare: { record, card, now in rules.charge(record, card: card, now: now) })
+            } catch {
+                if taps == 0 { continue }  // nobody tapped: keep waiting
+                FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+                throw ExitCode(setUpFailure)
+            }
+            served += 1
+            let report = PurchaseReport(outcome, amount: 0)
+            show(readers.json ? report.json : report.text)
+            exitCode = report.exitCode
+            // The same tap is never served twice: the card must leave before the next.
+            if taps == 0 || served < taps { try? terminal.waitForRemoval(timeoutMilliseconds: UInt32.max) }
+        }
+        throw ExitCode(exitCode)
+    }
+}
