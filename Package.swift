@@ -38,6 +38,7 @@ let package = Package(
         .executable(name: "journal-bench", targets: ["journal-bench"]),
         .executable(name: "clearing-platform", targets: ["clearing-platform"]),
         .executable(name: "upload-bench", targets: ["upload-bench"]),
+        .executable(name: "transit-bench", targets: ["transit-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -148,7 +149,14 @@ let package = Package(
             ],
             path: "Tools/Benchmarks/purchase-bench"),
 
-        .target(name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex"], path: "Tools/Benchmarks/BenchSupport"),
+        .target(name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816"], path: "Tools/Benchmarks/BenchSupport"),
+        .executableTarget(
+            name: "transit-bench",
+            dependencies: [
+                "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "Journal", "BenchSupport", "Fares",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/Benchmarks/transit-bench"),
         .executableTarget(
             name: "journal-bench",
             dependencies: ["Journal", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],

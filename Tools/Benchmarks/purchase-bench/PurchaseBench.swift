@@ -137,38 +137,3 @@ struct PurchaseBench: ParsableCommand {
         }
     }
 }
-
-/// Passes commands through and remembers commands and answers, numbered in
-/// one sequence shared by all recorders so card and PSAM steps interleave.
-final class Recorder: CardLink {
-    private let inner: CardLink
-    private(set) var steps: [(order: Int, command: [UInt8])] = []
-    private(set) var answers: [[UInt8]] = []
-    nonisolated(unsafe) private static var counter = 0
-
-    init(_ inner: CardLink) { self.inner = inner }
-
-    func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
-        Recorder.counter += 1
-        steps.append((Recorder.counter, command))
-        let answer = try inner.transmit(command)
-        answers.append(answer)
-        return answer
-    }
-
-    static func merged(_ recorders: Recorder...) -> [(link: CardLink, command: [UInt8])] {
-        recorders.flatMap { r in r.steps.map { (order: $0.order, link: r.inner, command: $0.command) } }
-            .sorted { $0.order < $1.order }
-            .map { ($0.link, $0.command) }
-    }
-}
-
-/// Answers from a recording, in order, whatever is sent.
-final class Replay: CardLink {
-    private var answers: ArraySlice<[UInt8]>
-    init(_ answers: [[UInt8]]) { self.answers = answers[...] }
-    func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
-        guard let next = answers.popFirst() else { throw .noAnswer }
-        return next
-    }
-}
