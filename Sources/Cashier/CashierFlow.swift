@@ -113,7 +113,7 @@ public struct CashierFlow: Equatable, Sendable {
     }
 
     /// Fen as yuan: 1250 → "12.50".
-    static func money(_ fen: UInt32) -> String {
+    public static func money(_ fen: UInt32) -> String {
         "\(fen / 100)." + (fen % 100 < 10 ? "0" : "") + "\(fen % 100)"
     }
 }

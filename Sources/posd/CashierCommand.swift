@@ -1,13 +1,9 @@
 import ArgumentParser
-import BoardDefinition
 import Cashier
 import Foundation
-import GPIOD
 import Journal
-import LineIO
 import Panel
 import Purse
-import SimLink
 import Terminal
 
 /// The cashier terminal: keypad and display from the board definition, the
@@ -26,28 +22,8 @@ struct CashierCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
-        let specs = definition.lineSpecs
-        let port: any LinePort = switch definition.lines {
-        case .simulated: try SimLink(socketPath: definition.chip, specs: specs)
-        case .gpiod: try GPIOChip.open(name: definition.chip).request(specs, consumer: "posd")
-        }
-        let lines = LogicalLines(port: port, specs: specs)
-        let clock = SystemClock()
-        let pins = definition.allPins
-        func line(_ role: String) -> Int { pins.firstIndex { $0.role == role }! }
-
-        var timing = HD44780.Timing()
-        if let pulse = definition.display.enablePulseNanoseconds { timing.enablePulse = UInt64(pulse) }
-        let display = HD44780(lines: lines, pins: .init(rs: line("display RS"), e: line("display E"),
-                                                        data: (4...7).map { line("display D\($0)") }),
-                              clock: clock, columns: definition.display.columns, rows: definition.display.rows, timing: timing)
-        let keypad = MatrixKeypad(
-            lines: lines, rows: definition.keypad.rows.indices.map { line("keypad row \($0)") },
-            columns: definition.keypad.columns.indices.map { line("keypad column \($0)") }, labels: definition.keypad.labels,
-            clock: clock, timing: .init(settle: UInt64(definition.keypad.settleMicroseconds) * 1000,
-                                        debounce: UInt64(definition.keypad.debounceMilliseconds) * 1_000_000))
-        let signals = Signals(lines: lines, green: line("green LED"), red: line("red LED"), buzzer: line("buzzer"), clock: clock)
+        let panel = try BoardPanel(board: board)
+        let (definition, display, keypad, signals, clock) = (panel.definition, panel.display, panel.keypad, panel.signals, panel.clock)
 
         let journal = data.journal()
         let limits = limitOptions.resolve(journal)
@@ -93,23 +69,5 @@ struct CashierCommand: ParsableCommand {
             }
             clock.wait(nanoseconds: 2_000_000)  // the scan period
         }
-    }
-}
-
-/// LED and buzzer patterns for results: green and a short beep when
-/// approved, red and a long beep otherwise.
-struct Signals {
-    let lines: LogicalLines
-    let green: Int, red: Int, buzzer: Int
-    let clock: any PanelClock
-
-    func show(_ outcome: PurchaseOutcome) throws {
-        let ok: Bool = switch outcome {
-        case .approved, .recovered: true
-        default: false
-        }
-        try lines.write([green, red, buzzer], [ok, !ok, true])
-        clock.wait(nanoseconds: ok ? 100_000_000 : 600_000_000)
-        try lines.write([buzzer], [false])
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cashier
 import Fares
 import Foundation
 import Journal
@@ -36,6 +37,9 @@ struct ValidatorCommand: ParsableCommand {
     @Option(help: "After a torn tap, seconds to wait for the same card to be tapped again.")
     var recoveryWaitSeconds: UInt32 = 10
 
+    @Option(help: "Board definition (display, LEDs, buzzer); without it results are printed only.")
+    var board: String?
+
     @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
@@ -59,6 +63,11 @@ struct ValidatorCommand: ParsableCommand {
             mode = .flat(parameters?.fares.flat ?? 200)
         }
         let limits = limitOptions.resolve(journal)
+        let panel = try board.map { try BoardPanel(board: $0) }
+        let screen = ValidatorScreen(width: panel?.definition.display.columns ?? 16, height: panel?.definition.display.rows ?? 2)
+        let stopName: String? = if case .distance(let route) = mode { route.stops[Int(stop)] } else { nil }
+        try panel?.display.initialize()
+        try panel?.display.show(screen.idle(line: line, stop: stopName))
         let terminal = try readers.terminal(limits: limits.offline)
         let rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
                               transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
@@ -74,7 +83,10 @@ struct ValidatorCommand: ParsableCommand {
             do {
                 outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
                                            mostCharged: mostCharged, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
-                                           askAgain: { show(readers.json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN") },
+                                           askAgain: {
+                                               show(readers.json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN")
+                                               try? panel?.display.show(screen.tapAgain)
+                                           },
                                            fare: { record, card, now in rules.charge(record, card: card, now: now) })
             } catch {
                 if taps == 0 { continue }  // nobody tapped: keep waiting
@@ -84,9 +96,14 @@ struct ValidatorCommand: ParsableCommand {
             served += 1
             let report = PurchaseReport(outcome, amount: 0)
             show(readers.json ? report.json : report.text)
+            try panel?.display.show(screen.result(outcome))
+            try panel?.signals.show(outcome)
             exitCode = report.exitCode
             // The same tap is never served twice: the card must leave before the next.
-            if taps == 0 || served < taps { try? terminal.waitForRemoval(timeoutMilliseconds: UInt32.max) }
+            if taps == 0 || served < taps {
+                try? terminal.waitForRemoval(timeoutMilliseconds: UInt32.max)
+                try panel?.display.show(screen.idle(line: line, stop: stopName))
+            }
         }
         throw ExitCode(exitCode)
     }

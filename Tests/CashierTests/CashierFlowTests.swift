@@ -1,5 +1,5 @@
 import Cashier
-import Purse
+@testable import Purse
 import Testing
 
 @Suite struct CashierFlowTests {
@@ -40,5 +40,26 @@ import Testing
         #expect(flow.press("5") == nil)
         #expect(flow.state == .idle)
         #expect(flow.press("BALANCE") == .balance, "balance queries still work")
+    }
+}
+
+@Suite struct ValidatorScreenTests {
+    static let card = CardNumber(hex: "8888000000000001")!
+
+    static func receipt(amount: UInt32, before: UInt32) -> PurchaseReceipt {
+        PurchaseReceipt(debit: PendingDebit(cardNumber: card, profile: .cu, transactionType: 9, amount: amount, balanceBefore: before,
+                                            counter: 1, keyVersion: 1, algorithmID: 0, cardRandom: [0, 0, 0, 0], terminalSequence: 1,
+                                            time: BCDDateTime(text: "20261122080000")!, terminalNumber: [0, 0, 0, 0, 0, 0]),
+                        tac: [0, 0, 0, 0], mac2: [0, 0, 0, 0], mac2Verified: true)
+    }
+
+    @Test func resultsFitTheDisplay() {
+        let small = ValidatorScreen(), big = ValidatorScreen(width: 20, height: 4)
+        #expect(small.result(.approved(Self.receipt(amount: 0, before: 9750))) == ["CHECKED IN", "BAL 97.50"])
+        #expect(small.result(.approved(Self.receipt(amount: 300, before: 9750))) == ["FARE 3.00", "BAL 94.50"])
+        #expect(small.result(.declined(Decline(.transitRecordLocked, ""))) == ["REFUSED", "CARD IN USE BY A"])
+        #expect(big.result(.declined(Decline(.transitRecordLocked, ""))) == ["REFUSED", "CARD IN USE BY ANOTH", "", ""])
+        #expect(small.idle(line: 18, stop: "Harbour") == ["TAP CARD", "LINE 18 HARBOUR"])
+        #expect(small.tapAgain == ["TAP CARD", "AGAIN"])
     }
 }
