@@ -149,7 +149,9 @@ let package = Package(
             ],
             path: "Tools/Benchmarks/purchase-bench"),
 
-        .target(name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816"], path: "Tools/Benchmarks/BenchSupport"),
+        .target(
+            name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816", "PCSC", "VirtualCards"],
+            path: "Tools/Benchmarks/BenchSupport"),
         .executableTarget(
             name: "transit-bench",
             dependencies: [

@@ -58,6 +58,14 @@ struct ClearingOptions: ParsableArguments {
         }
     }
 
+    /// What delivery needs: the client, the journal, an uploader, and the log.
+    func storeAndForward(_ data: DataOptions) throws -> (client: ClearingClient, journal: Journal, uploader: Uploader, logger: Logger) {
+        let logger = logger()
+        let client = try client(logger: logger)
+        let journal = data.journal()
+        return (client, journal, Uploader(journal: journal, service: client, logger: logger, backoff: backoff), logger)
+    }
+
     private func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("posd: \(message)\n".utf8))
         Foundation.exit(configurationFailure)
@@ -89,9 +97,7 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() async throws {
-        let logger = clearing.logger()
-        let client = try clearing.client(logger: logger)
-        let journal = data.journal()
+        let (client, journal, uploader, logger) = try clearing.storeAndForward(data)
         if let fault = journal.fault { logger.error("journal fault: records are read for upload only", metadata: ["fault": "\(fault)"]) }
         let sync = PlatformSync(journal: journal, service: client, logger: logger)
         do { try await sync.refreshParameters() } catch {
@@ -100,7 +106,6 @@ struct Sync: AsyncParsableCommand {
         do { try await sync.refreshHotList() } catch {
             logger.warning("hot list not refreshed", metadata: ["error": "\(error)"])
         }
-        let uploader = Uploader(journal: journal, service: client, logger: logger, backoff: clearing.backoff)
         let report = await uploader.deliverAll(until: .now + .seconds(deadlineSeconds), stopOnConfigurationFault: true)
         let parameters = PlatformSync.storedParameters(in: journal)
         show("delivered \(report.delivered) records (\(report.rejected) rejected) in \(report.requests) requests, \(report.failures) failed; "
@@ -125,10 +130,7 @@ struct Settle: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() async throws {
-        let logger = clearing.logger()
-        let client = try clearing.client(logger: logger)
-        let journal = data.journal()
-        let uploader = Uploader(journal: journal, service: client, logger: logger, backoff: clearing.backoff)
+        let (client, _, uploader, logger) = try clearing.storeAndForward(data)
         let settlement = Settlement(uploader: uploader, service: client, terminalID: clearing.terminalId, logger: logger)
         switch await settlement.close(until: .now + .seconds(deadlineSeconds)) {
         case .nothingToSettle:

@@ -14,17 +14,16 @@ extension PurchaseEndToEndTests {
         try controlRequest(path: socket, "await-screen \(milliseconds) " + rows.joined(separator: "|"))
     }
 
-    @Test func cashierSaleFromTheKeypad() throws {
-        let bench = try SimulatedTerminal(card: .testCard1())
-        defer { try? bench.close() }
-        let socket = bench.directory.appendingPathComponent("board.sock").path
-        let boardFile = bench.directory.appendingPathComponent("board.json")
+    /// `board-sim` serving the shipped 16x2 board on a socket in `directory`;
+    /// returns once it listens.
+    static func startBoardSimulator(in directory: URL) throws -> (socket: String, boardFile: URL, process: Process) {
+        let socket = directory.appendingPathComponent("board.sock").path
+        let boardFile = directory.appendingPathComponent("board.json")
         let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Board/boards/sim-16x2/board.json")
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: shipped)) as! [String: Any]
         json["chip"] = socket
         try JSONSerialization.data(withJSONObject: json).write(to: boardFile)
-
         let board = Process()
         board.executableURL = Self.binaries.appendingPathComponent("board-sim")
         board.arguments = ["serve", "--board", boardFile.path]
@@ -32,6 +31,13 @@ extension PurchaseEndToEndTests {
         board.standardOutput = boardOut
         try board.run()
         _ = Self.readLine(boardOut.fileHandleForReading)
+        return (socket, boardFile, board)
+    }
+
+    @Test func cashierSaleFromTheKeypad() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let (socket, boardFile, board) = try Self.startBoardSimulator(in: bench.directory)
         let cashier = Process()
         cashier.executableURL = Self.binaries.appendingPathComponent("posd")
         cashier.arguments = ["cashier", "--board", boardFile.path, "--data-dir", bench.directory.appendingPathComponent("data").path]

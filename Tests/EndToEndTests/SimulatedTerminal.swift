@@ -44,6 +44,13 @@ final class SimulatedTerminal {
         return try terminal.withCard(timeoutMilliseconds: 10_000) { flow.run(card: $0, psam: terminal.psam, amount: amount, time: time) }
     }
 
+    /// The card lifted from the reader and presented again, once the terminal has seen it go.
+    func represent() throws {
+        card.remove()
+        try terminal.waitForRemoval(timeoutMilliseconds: 10_000)
+        card.insert()
+    }
+
     /// Stops both simulators and waits until pcscd has seen both readers empty,
     /// so the next test starts from a clean field.
     func close() throws {

@@ -26,9 +26,7 @@ extension PurchaseEndToEndTests {
     static func tap(_ bench: SimulatedTerminal, _ journal: Journal, _ rules: FareRules, at time: String) throws -> PurchaseOutcome {
         let outcome = try bench.terminal.tap(time: BCDDateTime(text: "20261122" + time)!, timeoutMilliseconds: 10_000, journal: journal,
                                              mostCharged: 400, fare: { rules.charge($0, card: $1, now: $2) })
-        bench.card.remove()
-        try bench.terminal.waitForRemoval(timeoutMilliseconds: 10_000)
-        bench.card.insert()
+        try bench.represent()
         return outcome
     }
 

@@ -10,27 +10,13 @@ extension PurchaseEndToEndTests {
     @Test func validatorShowsTheFareOnTheBoard() throws {
         let bench = try SimulatedTerminal(card: .testCard2())
         defer { try? bench.close() }
-        let socket = bench.directory.appendingPathComponent("board.sock").path
-        let boardFile = bench.directory.appendingPathComponent("board.json")
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Board/boards/sim-16x2/board.json")
-        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: shipped)) as! [String: Any]
-        json["chip"] = socket
-        try JSONSerialization.data(withJSONObject: json).write(to: boardFile)
-        let routeFile = bench.directory.appendingPathComponent("route.json")
-        try JSONEncoder().encode(Self.route).write(to: routeFile)
-
-        let board = Process()
-        board.executableURL = Self.binaries.appendingPathComponent("board-sim")
-        board.arguments = ["serve", "--board", boardFile.path]
-        let boardOut = Pipe()
-        board.standardOutput = boardOut
-        try board.run()
-        _ = Self.readLine(boardOut.fileHandleForReading)
+        let (socket, boardFile, board) = try Self.startBoardSimulator(in: bench.directory)
         defer {
             board.terminate()
             board.waitUntilExit()
         }
+        let routeFile = bench.directory.appendingPathComponent("route.json")
+        try JSONEncoder().encode(Self.route).write(to: routeFile)
 
         let data = bench.directory.appendingPathComponent("data").path
         let tapOn = try Self.run("posd", ["validator", "--board", boardFile.path, "--route", routeFile.path, "--line", "18", "--stop", "1",
@@ -39,25 +25,19 @@ extension PurchaseEndToEndTests {
         #expect(try Self.awaitScreen(socket, ["CHECKED IN", "BAL 50.00"], within: 5_000) == "ok CHECKED IN|BAL 50.00")
         #expect(try controlRequest(path: socket, "signals").hasPrefix("ok green=on red=off"))
 
-        bench.card.remove()
-        try bench.terminal.waitForRemoval(timeoutMilliseconds: 10_000)
-        bench.card.insert()
+        try bench.represent()
         let tapOff = try Self.run("posd", ["validator", "--board", boardFile.path, "--route", routeFile.path, "--line", "18", "--stop", "3",
                                            "--taps", "1", "--data-dir", data])
         #expect(tapOff.status == 0, "\(tapOff.stderr)")
         #expect(try Self.awaitScreen(socket, ["FARE 3.00", "BAL 47.00"], within: 5_000) == "ok FARE 3.00|BAL 47.00")
         #expect(try bench.cardState().balance == 4700)
 
-        bench.card.remove()
-        try bench.terminal.waitForRemoval(timeoutMilliseconds: 10_000)
-        bench.card.insert()
+        try bench.represent()
         // Another bus, flat fare: a transfer (2.00 less 1.00), then the same card again at once.
         let transfer = try Self.run("posd", ["validator", "--board", boardFile.path, "--line", "19", "--taps", "1", "--data-dir", data])
         #expect(transfer.status == 0)
         #expect(try Self.awaitScreen(socket, ["FARE 1.00", "BAL 46.00"], within: 5_000) == "ok FARE 1.00|BAL 46.00")
-        bench.card.remove()
-        try bench.terminal.waitForRemoval(timeoutMilliseconds: 10_000)
-        bench.card.insert()
+        try bench.represent()
         let again = try Self.run("posd", ["validator", "--board", boardFile.path, "--line", "19", "--taps", "1", "--data-dir", data])
         #expect(again.status == 1)
         #expect(try Self.awaitScreen(socket, ["REFUSED", "ALREADY CHECKED"], within: 5_000) == "ok REFUSED|ALREADY CHECKED")

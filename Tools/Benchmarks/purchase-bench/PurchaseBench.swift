@@ -3,7 +3,6 @@ import BenchSupport
 import Foundation
 import ISO7816
 import Journal
-import PCSC
 import Purse
 import Terminal
 import VirtualCards
@@ -29,26 +28,10 @@ struct PurchaseBench: ParsableCommand {
     @Option(help: "Directory for the benchmark journals (on the disk under test).")
     var directory = FileManager.default.temporaryDirectory.path
 
-    static let readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
-
     func run() throws {
-        try PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
-        // Simulators without state files (their disk writes are not posd's
-        // cost) and with a fixed card random, so a recorded tap can be
-        // replayed byte for byte and stay valid.
-        var cardState = PurseCardState.testCard1()
-        cardState.balance = 100_000_000
-        let fixedRandom: [UInt8] = [0x7E, 0x3A, 0x91, 0xC4]
-        let card = VPCDHost(card: SimulatedPurseCard(state: cardState, random: { fixedRandom }),
-                            port: VPCDHost<SimulatedPurseCard>.port(forSlot: 0), stateFile: nil)
-        let psam = VPCDHost(card: SimulatedPSAM(state: .testPSAM()), port: VPCDHost<SimulatedPSAM>.port(forSlot: 1), stateFile: nil)
-        card.start()
-        psam.start()
-        defer {
-            card.stop()
-            psam.stop()
-            try? PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
-        }
+        let simulators = try BenchSimulators()
+        defer { simulators.stop() }
+        let (card, psam) = (simulators.card, simulators.psam)
 
         let terminal = try Terminal(.init())
         let time = BCDDateTime.now()

@@ -5,7 +5,6 @@ import Foundation
 import Hex
 import ISO7816
 import Journal
-import PCSC
 import Purse
 import Terminal
 import VirtualCards
@@ -35,7 +34,6 @@ struct TransitBench: ParsableCommand {
     @Option(help: "Directory for the journals and the raw append file (on the disk under test).")
     var directory = FileManager.default.temporaryDirectory.path
 
-    static let readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
     static let route = Route(line: 0x12, stops: ["Depot", "Market", "Station", "Harbour"],
                              fares: [[0, 200, 300, 400], [200, 0, 200, 300], [300, 200, 0, 200], [400, 300, 200, 0]])
 
@@ -44,20 +42,9 @@ struct TransitBench: ParsableCommand {
     }
 
     func run() throws {
-        try PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
-        var cardState = PurseCardState.testCard1()
-        cardState.balance = 100_000_000
-        let fixedRandom: [UInt8] = [0x7E, 0x3A, 0x91, 0xC4]
-        let card = VPCDHost(card: SimulatedPurseCard(state: cardState, random: { fixedRandom }),
-                            port: VPCDHost<SimulatedPurseCard>.port(forSlot: 0), stateFile: nil)
-        let psam = VPCDHost(card: SimulatedPSAM(state: .testPSAM()), port: VPCDHost<SimulatedPSAM>.port(forSlot: 1), stateFile: nil)
-        card.start()
-        psam.start()
-        defer {
-            card.stop()
-            psam.stop()
-            try? PCSCContext().waitUntilEmpty(Self.readers, timeoutMilliseconds: 10_000)
-        }
+        let simulators = try BenchSimulators()
+        defer { simulators.stop() }
+        let (card, psam) = (simulators.card, simulators.psam)
         let base = try benchDirectory(under: directory, "transit-bench")
         defer { try? FileManager.default.removeItem(at: base) }
         let terminal = try Terminal(.init())
