@@ -18,8 +18,11 @@ import PackageDescription
 //   Fares        transit fares: flat, distance, transfers, double taps     pure -> Purse
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
+//   Settings     the provisioned terminal.json and its token file
+//   BoardPanel   a board's keypad, display, LEDs and buzzer wired from its definition
 //   posd         the terminal's one composition root
-//   ClearingAPI  the clearing platform's messages, endpoint rule and service protocol   pure
+//   ClearingAPI  the clearing platform's messages, endpoint rule and service protocol;
+//                the journal export format                                pure
 //   ClearingClient  ClearingService over async-http-client
 //   StoreAndForward  uploader, parameters + hot list sync, clock, settlement   -> ClearingAPI, Journal
 //   IssuerCrypto the issuer's key schedule (DES/3DES/SM4 via libcrypto): simulators and
@@ -39,6 +42,7 @@ let package = Package(
         .executable(name: "clearing-platform", targets: ["clearing-platform"]),
         .executable(name: "upload-bench", targets: ["upload-bench"]),
         .executable(name: "transit-bench", targets: ["transit-bench"]),
+        .executable(name: "posd-tech", targets: ["posd-tech"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -73,6 +77,8 @@ let package = Package(
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
         .target(name: "Cashier", dependencies: ["Purse"]),
         .target(name: "Fares", dependencies: ["Purse"]),
+        .target(name: "Settings"),
+        .target(name: "BoardPanel", dependencies: ["BoardDefinition", "GPIOD", "LineIO", "Panel", "Purse", "SimLink"]),
         .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
         .target(name: "SimLink", dependencies: ["LineIO"]),
         .executableTarget(
@@ -80,7 +86,7 @@ let package = Package(
             dependencies: ["BoardModel", "BoardDefinition", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/Sim/board-sim"),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
-        .target(name: "ClearingAPI"),
+        .target(name: "ClearingAPI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ClearingClient",
             dependencies: [
@@ -95,7 +101,7 @@ let package = Package(
             name: "posd",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
-                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares",
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -116,6 +122,14 @@ let package = Package(
             path: "Board/VirtualCards/vcard"),
 
         // Tools
+        .executableTarget(
+            name: "posd-tech",
+            dependencies: [
+                "Settings", "Terminal", "Journal", "ClearingAPI", "ClearingClient", "StoreAndForward", "BoardDefinition", "BoardPanel",
+                "Fares", "Hex", "PCSC", "Purse", "ISO7816", "Panel", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/Technician/posd-tech"),
         .target(
             name: "ClearingPlatform",
             dependencies: [
@@ -187,7 +201,8 @@ let package = Package(
         .testTarget(
             name: "ClearingTests",
             dependencies: [
-                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "clearing-platform", "posd",
+                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "Settings", "clearing-platform", "posd",
+                "posd-tech",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),

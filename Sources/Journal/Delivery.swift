@@ -29,13 +29,13 @@ public struct Batch: Equatable, Sendable {
 /// Store-and-forward bookkeeping: which records the platform has, small
 /// persisted settings, and settled batches.
 extension Journal {
-    /// Undelivered records, oldest first, at most `limit`, from the upload cursor.
-    public func undelivered(limit: Int) throws(JournalError) -> [StoredRecord] {
+    /// Undelivered records after `seq`, oldest first, at most `limit`, from the upload cursor.
+    public func undelivered(after seq: Int = 0, limit: Int) throws(JournalError) -> [StoredRecord] {
         try read { db in
-            let cursor = try Self.uploadCursor(db)
+            let from = max(try Self.uploadCursor(db), seq + 1)
             return try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT body, hash FROM record WHERE seq >= ? AND upload_state = 'undelivered' ORDER BY seq LIMIT ?
-                """), arguments: [cursor, limit]).map { try Self.decode($0) }
+                """), arguments: [from, limit]).map { try Self.decode($0) }
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BoardPanel
 import Cashier
 import Foundation
 import Journal

@@ -7,19 +7,20 @@ import Hex
 import Journal
 import Logging
 import Purse
+import Settings
 import StoreAndForward
 import Terminal
 
 /// How posd reaches the clearing platform.
 struct ClearingOptions: ParsableArguments {
-    @Option(help: "Clearing platform base URL: https://…, or plain http:// to a loopback address only.")
-    var clearingUrl: String
+    @Option(help: "Clearing platform base URL: https://…, or plain http:// to a loopback address only (default: as provisioned).")
+    var clearingUrl: String?
 
-    @Option(help: "This terminal's id at the platform: the PSAM terminal number, 12 upper-case hex digits.")
-    var terminalId: String
+    @Option(help: "This terminal's id at the platform: the PSAM terminal number, 12 upper-case hex digits (default: as provisioned).")
+    var terminalId: String?
 
-    @Option(help: "File holding the terminal's bearer token (keep it readable by posd alone). Never printed or logged.")
-    var tokenFile: String
+    @Option(help: "File holding the terminal's bearer token, readable by posd alone; never printed or logged (default: <data-dir>/clearing.token).")
+    var tokenFile: String?
 
     @Option(help: "Seconds before a request to the platform is given up.")
     var requestTimeoutSeconds = 15
@@ -44,14 +45,21 @@ struct ClearingOptions: ParsableArguments {
         return logger
     }
 
-    /// The endpoint, checked against the contract's transport rule; a bad one is one clear line and exit 78 (EX_CONFIG).
-    func client(logger: Logger) throws -> ClearingClient {
+    /// The endpoint from the options, else from the provisioned settings,
+    /// checked against the contract's transport rule; a bad or missing one is
+    /// one clear line and exit 78 (EX_CONFIG).
+    func client(logger: Logger, data: DataOptions) throws -> ClearingClient {
+        let settings = try? TerminalSettings.load(from: data.url)
+        guard let url = clearingUrl ?? settings?.clearingURL, let terminalID = terminalId ?? settings?.terminalID else {
+            fail("no clearing platform configured: provision the terminal (posd-tech provision) or give --clearing-url and --terminal-id")
+        }
+        let tokenPath = tokenFile ?? TerminalSettings.tokenURL(in: data.url).path
         let token: String
-        do { token = try String(contentsOfFile: tokenFile, encoding: .utf8) } catch {
-            fail("cannot read the token file \(tokenFile): \(error.localizedDescription)")
+        do { token = try String(contentsOfFile: tokenPath, encoding: .utf8) } catch {
+            fail("cannot read the token file \(tokenPath): \(error.localizedDescription)")
         }
         do {
-            let endpoint = try ClearingEndpoint(url: clearingUrl, terminalID: terminalId, token: token)
+            let endpoint = try ClearingEndpoint(url: url, terminalID: terminalID, token: token)
             return ClearingClient(endpoint: endpoint, timeout: .seconds(requestTimeoutSeconds), logger: logger)
         } catch {
             fail("\(error)")
@@ -61,7 +69,7 @@ struct ClearingOptions: ParsableArguments {
     /// What delivery needs: the client, the journal, an uploader, and the log.
     func storeAndForward(_ data: DataOptions) throws -> (client: ClearingClient, journal: Journal, uploader: Uploader, logger: Logger) {
         let logger = logger()
-        let client = try client(logger: logger)
+        let client = try client(logger: logger, data: data)
         let journal = data.journal()
         return (client, journal, Uploader(journal: journal, service: client, logger: logger, backoff: backoff), logger)
     }
@@ -131,7 +139,7 @@ struct Settle: AsyncParsableCommand {
 
     func run() async throws {
         let (client, _, uploader, logger) = try clearing.storeAndForward(data)
-        let settlement = Settlement(uploader: uploader, service: client, terminalID: clearing.terminalId, logger: logger)
+        let settlement = Settlement(uploader: uploader, service: client, terminalID: client.endpoint.terminalID, logger: logger)
         switch await settlement.close(until: .now + .seconds(deadlineSeconds)) {
         case .nothingToSettle:
             show("nothing to settle")
@@ -181,11 +189,12 @@ struct Load: AsyncParsableCommand {
             throw ValidationError("--pin wants 6 digits")
         }
         let logger = clearing.logger()
-        let client = try clearing.client(logger: logger)
+        let client = try clearing.client(logger: logger, data: data)
+        let terminalID = client.endpoint.terminalID
         let journal = data.journal()
         let terminal = try readers.terminal()
-        guard terminal.psam.terminalNumber.hex == clearing.terminalId else {
-            FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not --terminal-id \(clearing.terminalId)\n".utf8))
+        guard terminal.psam.terminalNumber.hex == terminalID else {
+            FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not this terminal's id \(terminalID)\n".utf8))
             throw ExitCode(configurationFailure)
         }
         let outcome = try await setUpAsync { () async throws(Terminal.SetupError) in
@@ -194,7 +203,7 @@ struct Load: AsyncParsableCommand {
                                     askAgain: { show(readers.json ? #"{"result":"present_card_again","card_no":"\#($0)"}"# : "PRESENT CARD \($0) AGAIN") }) {
                 authorisation throws(LoadAuthorisationError) in
                 let p = authorisation.pending
-                let request = LoadRequest(terminalID: clearing.terminalId, cardNo: p.cardNumber.description, amount: Int(p.amount),
+                let request = LoadRequest(terminalID: terminalID, cardNo: p.cardNumber.description, amount: Int(p.amount),
                                           balanceBefore: Int(p.balanceBefore), cardCounter: Int(p.counter), random: p.cardRandom.hex,
                                           mac1: authorisation.mac1.hex, time: p.time.description)
                 do {

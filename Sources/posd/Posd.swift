@@ -93,8 +93,10 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Data directory; the journal is <data-dir>/journal.sqlite.")
     var dataDir = "/var/lib/posd"
 
+    var url: URL { URL(fileURLWithPath: dataDir) }
+
     func journal() -> Journal {
-        Journal(directory: URL(fileURLWithPath: dataDir))
+        Journal(directory: url)
     }
 }
 

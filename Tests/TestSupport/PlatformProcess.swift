@@ -13,14 +13,17 @@ public final class PlatformProcess {
     let process = Process()
     public let port: Int
     public let token: String
+    /// The platform's SQLite file (for `clearing-platform import`).
+    public let database: URL
     private let output: FileHandle
 
     public init(directory: URL, token: String = "tok-\(UUID().uuidString)") throws {
         self.token = token
+        database = directory.appendingPathComponent("platform.sqlite")
         let tokenFile = directory.appendingPathComponent("platform-token")
         try token.write(to: tokenFile, atomically: true, encoding: .utf8)
         process.executableURL = binaries.appendingPathComponent("clearing-platform")
-        process.arguments = ["--db", directory.appendingPathComponent("platform.sqlite").path, "--port", "0", "--control",
+        process.arguments = ["--db", database.path, "--port", "0", "--control",
                              "--enroll", "\(terminalID):\(tokenFile.path)"]
         let pipe = Pipe()
         process.standardOutput = pipe

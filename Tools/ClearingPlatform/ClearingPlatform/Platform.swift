@@ -354,6 +354,51 @@ public final class Platform: Sendable {
         }
     }
 
+    public struct ImportSummary: Equatable, Sendable {
+        public var terminalID: String
+        public var accepted = 0
+        public var duplicates = 0
+        public var rejected = 0
+    }
+
+    public enum ImportError: Error, CustomStringConvertible {
+        case unknownTerminal(String)
+        case refused(Int, String)
+
+        public var description: String {
+            switch self {
+            case .unknownTerminal(let id): "terminal \(id) is not enrolled here"
+            case .refused(let status, let why): "records refused (\(status)): \(why)"
+            }
+        }
+    }
+
+    /// A journal export: its MAC checked under the enrolled terminal's token
+    /// digest, then its records taken as uploads in batches of 500.
+    public func importExport(_ bytes: Data) throws -> ImportSummary {
+        let export = try JournalExport(bytes: bytes)
+        let terminalID = export.header.terminalID
+        guard let digest = try database.read({ try String.fetchOne($0, sql: "SELECT token_sha256 FROM terminal WHERE id = ?", arguments: [terminalID]) }),
+              let key = [UInt8](hex: digest)
+        else { throw ImportError.unknownTerminal(terminalID) }
+        try export.verify(tokenDigest: key)
+        struct Envelope: Decodable { var records: [[String: Scalar]] }
+        let records = try JSONDecoder().decode(Envelope.self, from: export.body).records
+        var summary = ImportSummary(terminalID: terminalID)
+        for start in stride(from: 0, to: records.count, by: UploadRequest.maxRecords) {
+            struct Batch: Encodable { var terminal_id: String; var records: [[String: Scalar]] }
+            let body = try JSONEncoder().encode(Batch(terminal_id: terminalID, records: Array(records[start..<min(start + UploadRequest.maxRecords, records.count)])))
+            let reply = upload(terminalID: terminalID, body: body)
+            guard reply.status == 200, let answer = try? JSONDecoder().decode(UploadResponse.self, from: reply.body) else {
+                throw ImportError.refused(reply.status, String(decoding: reply.body, as: UTF8.self))
+            }
+            summary.accepted += answer.accepted.count
+            summary.duplicates += answer.duplicates.count
+            summary.rejected += answer.rejected.count
+        }
+        return summary
+    }
+
     public func forget(terminalID: String, seq: Int) throws {
         try database.write { try $0.execute(sql: "DELETE FROM record WHERE terminal_id = ? AND seq = ?", arguments: [terminalID, seq]) }
     }

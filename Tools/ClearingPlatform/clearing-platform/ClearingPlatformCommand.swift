@@ -8,6 +8,37 @@ struct ClearingPlatformCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clearing-platform",
         abstract: "The reference clearing platform (clearing API v1) for the bench, tests and benchmarks.",
+        subcommands: [Serve.self, Import.self], defaultSubcommand: Serve.self)
+}
+
+/// Records a terminal exported to removable media (`posd-tech export`),
+/// checked against the terminal's token and stored exactly as an upload would
+/// store them: importing twice changes nothing.
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Import a journal export file from a terminal.")
+
+    @Option(help: "SQLite database file of the platform.")
+    var db = "clearing.sqlite"
+
+    @Argument(help: "The export file.")
+    var file: String
+
+    func run() throws {
+        let platform = try Platform(path: db)
+        let summary: Platform.ImportSummary
+        do {
+            summary = try platform.importExport(Data(contentsOf: URL(fileURLWithPath: file)))
+        } catch {
+            FileHandle.standardError.write(Data("clearing-platform: \(file): \(error)\n".utf8))
+            throw ExitCode(65)
+        }
+        print("terminal \(summary.terminalID): \(summary.accepted) accepted, \(summary.duplicates) already held, \(summary.rejected) rejected")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the clearing API.",
         discussion: """
             Stores everything in one SQLite file. Verifies tokens, Terminal-Id, record \
             shapes, the hash chain and every TAC under the test issuer's keys; answers loads \

@@ -8,21 +8,23 @@ import SimLink
 
 /// A board's keypad, display, LEDs and buzzer, wired from its definition:
 /// the board simulator's lines (SimLink) on the bench, libgpiod on a terminal.
-struct BoardPanel {
-    let definition: BoardDefinition
-    let display: HD44780
-    let keypad: MatrixKeypad
-    let signals: Signals
-    let clock: SystemClock
+public struct BoardPanel {
+    public let definition: BoardDefinition
+    public let display: HD44780
+    public let keypad: MatrixKeypad
+    public let signals: Signals
+    public let clock: SystemClock
+    /// Every line of the board, by role, for diagnostics.
+    public let lines: LogicalLines
 
-    init(board: String) throws {
+    public init(board: String) throws {
         definition = try BoardDefinition.load(URL(fileURLWithPath: board))
         let specs = definition.lineSpecs
         let port: any LinePort = switch definition.lines {
         case .simulated: try SimLink(socketPath: definition.chip, specs: specs)
         case .gpiod: try GPIOChip.open(name: definition.chip).request(specs, consumer: "posd")
         }
-        let lines = LogicalLines(port: port, specs: specs)
+        lines = LogicalLines(port: port, specs: specs)
         clock = SystemClock()
         let pins = definition.allPins
         func line(_ role: String) -> Int { pins.firstIndex { $0.role == role }! }
@@ -43,12 +45,12 @@ struct BoardPanel {
 
 /// LED and buzzer patterns for results: green and a short beep when
 /// approved, red and a long beep otherwise.
-struct Signals {
+public struct Signals {
     let lines: LogicalLines
     let green: Int, red: Int, buzzer: Int
     let clock: any PanelClock
 
-    func show(_ outcome: PurchaseOutcome) throws {
+    public func show(_ outcome: PurchaseOutcome) throws {
         let ok: Bool = switch outcome {
         case .approved, .recovered: true
         default: false
