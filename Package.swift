@@ -53,6 +53,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "Hex"),
@@ -105,6 +106,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // Simulators (Board/): card and PSAM behind vpcd.
@@ -196,6 +198,7 @@ let package = Package(
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
         .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
         .testTarget(name: "FaresTests", dependencies: ["Fares", "Purse"]),
+        .testTarget(name: "TechnicianTests", dependencies: ["Journal", "TestSupport", "BenchSupport", "posd-tech"]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "IssuerCrypto", "Hex", "TestSupport"]),
         .testTarget(
@@ -210,7 +213,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "Journal", "TestSupport", "posd", "vcard",
-                "LineServer", "clearing-platform", "Fares",
+                "LineServer", "clearing-platform", "Fares", "Settings", "posd-tech",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

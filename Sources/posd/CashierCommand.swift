@@ -1,4 +1,5 @@
 import ArgumentParser
+import BoardDefinition
 import BoardPanel
 import Cashier
 import Foundation
@@ -23,19 +24,47 @@ struct CashierCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let panel = try BoardPanel(board: board)
-        let (definition, display, keypad, signals, clock) = (panel.definition, panel.display, panel.keypad, panel.signals, panel.clock)
+        var readers = ReaderOptions()
+        let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
+        readers.cardReader = definition.readers.card
+        readers.psamReader = definition.readers.psam
+        try CashierTerminal(board: board, limitOptions: limitOptions, readers: readers, data: data, cardWaitSeconds: cardWaitSeconds)
+            .serve(shouldStop: { false })
+    }
+}
 
-        let journal = data.journal()
+/// The cashier terminal set up: `posd cashier`, and `posd run` on a terminal
+/// provisioned as one.
+struct CashierTerminal {
+    let panel: BoardPanel
+    let journal: Journal
+    let terminal: Terminal
+    let maxPurchase: UInt32
+    let cardWaitSeconds: UInt32
+
+    init(board: String, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions, cardWaitSeconds: UInt32) throws {
+        panel = try BoardPanel(board: board)
+        journal = data.journal()
         let limits = limitOptions.resolve(journal)
-        let terminal = try setUp { () throws(Terminal.SetupError) in
-            try Terminal(.init(cardReader: definition.readers.card, psamReader: definition.readers.psam, offlineLimits: limits.offline))
+        maxPurchase = limits.maxPurchase
+        terminal = try readers.terminal(limits: limits.offline)
+        self.cardWaitSeconds = cardWaitSeconds
+    }
+
+    /// Serves the keypad until `shouldStop`; a sale under way is finished first.
+    func serve(shouldStop: () -> Bool) {
+        do { try loop(shouldStop) } catch {
+            FileHandle.standardError.write(Data("posd: panel: \(error)\n".utf8))
         }
-        var flow = CashierFlow(maxPurchase: limits.maxPurchase, width: definition.display.columns, height: definition.display.rows)
+    }
+
+    private func loop(_ shouldStop: () -> Bool) throws {
+        let (definition, display, keypad, signals, clock) = (panel.definition, panel.display, panel.keypad, panel.signals, panel.clock)
+        var flow = CashierFlow(maxPurchase: maxPurchase, width: definition.display.columns, height: definition.display.rows)
         try display.initialize()
         var shown: [String] = []
         var nextRefusalCheck: UInt64 = 0
-        while true {
+        while !shouldStop() {
             // The idle screen says when sales are refused (a journal fault, an
             // offline limit already reached), refreshed once a second rather than
             // every scan; each purchase still checks for itself.

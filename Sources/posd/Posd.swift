@@ -12,7 +12,7 @@ struct Posd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "posd",
         abstract: "Offline payment terminal core for PBOC electronic purses.",
-        subcommands: [Purchase.self, Load.self, Balance.self, CashierCommand.self, ValidatorCommand.self, Sync.self, Settle.self, JournalCommand.self, Readers.self])
+        subcommands: [Run.self, Purchase.self, Load.self, Balance.self, CashierCommand.self, ValidatorCommand.self, Sync.self, Settle.self, JournalCommand.self, Readers.self])
 }
 
 /// Reader options shared by the subcommands.

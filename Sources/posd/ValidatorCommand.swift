@@ -46,7 +46,28 @@ struct ValidatorCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let journal = data.journal()
+        let validator = try Validator(line: line, stop: stop, route: route, board: board, limitOptions: limitOptions, readers: readers,
+                                      data: data, recoveryWaitSeconds: recoveryWaitSeconds)
+        throw ExitCode(validator.serve(taps: taps, waitMilliseconds: readers.waitSeconds * 1000))
+    }
+}
+
+/// A validator set up and serving taps: `posd validator`, and `posd run` on a
+/// terminal provisioned as one.
+struct Validator {
+    let journal: Journal
+    let terminal: Terminal
+    let panel: BoardPanel?
+    let screen: ValidatorScreen
+    let rules: FareRules
+    let mostCharged: UInt32
+    let stopName: String?
+    let recoveryWaitSeconds: UInt32
+    let json: Bool
+
+    init(line: UInt16, stop: UInt16, route: String?, board: String?, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions,
+         recoveryWaitSeconds: UInt32) throws {
+        journal = data.journal()
         let parameters = PlatformSync.storedParameters(in: journal)
         let mode: FareRules.Mode
         if let route {
@@ -57,55 +78,69 @@ struct ValidatorCommand: ParsableCommand {
             } catch {
                 throw ValidationError("route \(route): \(error)")
             }
-            guard definition.line == line else { throw ValidationError("route \(route) is line \(definition.line), not --line \(line)") }
-            guard Int(stop) < definition.stops.count else { throw ValidationError("--stop \(stop) is not a stop of the route") }
+            guard definition.line == line else { throw ValidationError("route \(route) is line \(definition.line), not line \(line)") }
+            guard Int(stop) < definition.stops.count else { throw ValidationError("stop \(stop) is not a stop of the route") }
             mode = .distance(definition)
         } else {
             mode = .flat(parameters?.fares.flat ?? 200)
         }
         let limits = limitOptions.resolve(journal)
-        let panel = try board.map { try BoardPanel(board: $0) }
-        let screen = ValidatorScreen(width: panel?.definition.display.columns ?? 16, height: panel?.definition.display.rows ?? 2)
-        let stopName: String? = if case .distance(let route) = mode { route.stops[Int(stop)] } else { nil }
+        panel = try board.map { try BoardPanel(board: $0) }
+        screen = ValidatorScreen(width: panel?.definition.display.columns ?? 16, height: panel?.definition.display.rows ?? 2)
+        stopName = if case .distance(let route) = mode { route.stops[Int(stop)] } else { nil }
         try panel?.display.initialize()
         try panel?.display.show(screen.idle(line: line, stop: stopName))
-        let terminal = try readers.terminal(limits: limits.offline)
-        let rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
-                              transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
-                              transferDiscount: parameters?.fares.transferDiscount ?? 100)
-        let mostCharged: UInt32 = switch mode {
+        terminal = try readers.terminal(limits: limits.offline)
+        rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
+                          transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
+                          transferDiscount: parameters?.fares.transferDiscount ?? 100)
+        mostCharged = switch mode {
         case .flat(let fare): UInt32(fare)
         case .distance(let route): UInt32(route.maxFare)
         }
+        self.recoveryWaitSeconds = recoveryWaitSeconds
+        json = readers.json
+    }
+
+    /// Serves `taps` taps (0: until `shouldStop`), each waited for up to
+    /// `waitMilliseconds`. A tap under way is always finished (journalled and
+    /// shown) before `shouldStop` is looked at. Returns the last tap's exit status.
+    func serve(taps: Int, waitMilliseconds: UInt32, shouldStop: () -> Bool = { false }) -> Int32 {
         var served = 0
         var exitCode: Int32 = 0
-        while taps == 0 || served < taps {
+        while (taps == 0 || served < taps) && !shouldStop() {
             let outcome: PurchaseOutcome
             do {
-                outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal,
+                outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: waitMilliseconds, journal: journal,
                                            mostCharged: mostCharged, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
                                            askAgain: {
-                                               show(readers.json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN")
+                                               show(json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN")
                                                try? panel?.display.show(screen.tapAgain)
                                            },
-                                           fare: { record, card, now in rules.charge(record, card: card, now: now) })
+                                           fare: { [rules] record, card, now in rules.charge(record, card: card, now: now) })
             } catch {
                 if taps == 0 { continue }  // nobody tapped: keep waiting
                 FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
-                throw ExitCode(setUpFailure)
+                return setUpFailure
             }
             served += 1
             let report = PurchaseReport(outcome, amount: 0)
-            show(readers.json ? report.json : report.text)
-            try panel?.display.show(screen.result(outcome))
-            try panel?.signals.show(outcome)
+            show(json ? report.json : report.text)
+            try? panel?.display.show(screen.result(outcome))
+            try? panel?.signals.show(outcome)
             exitCode = report.exitCode
             // The same tap is never served twice: the card must leave before the next.
-            if taps == 0 || served < taps {
-                try? terminal.waitForRemoval(timeoutMilliseconds: UInt32.max)
-                try panel?.display.show(screen.idle(line: line, stop: stopName))
+            guard taps == 0 || served < taps else { break }
+            while !shouldStop() {
+                do {
+                    try terminal.waitForRemoval(timeoutMilliseconds: 1000)
+                    break
+                } catch {
+                    continue
+                }
             }
+            try? panel?.display.show(screen.idle(line: rules.line, stop: stopName))
         }
-        throw ExitCode(exitCode)
+        return exitCode
     }
 }

@@ -55,24 +55,10 @@ struct Export: ParsableCommand {
         }
         if records.isEmpty { progress.update(total) }
         let export = try JournalExport(terminalID: settings.terminalID, records: records, token: token)
-        try step("writing \(records.count) records to \(out)", exit: TechExit.cannotWrite) { try Self.writeDurably(export.bytes, to: out) }
-        print("exported records \(export.header.firstSeq)–\(export.header.lastSeq) (\(records.count)); they stay undelivered until the platform has them")
-    }
-
-    /// Written to a temporary file, synced, renamed, and the directory synced:
-    /// a medium pulled too early holds the old file or the whole new one.
-    static func writeDurably(_ bytes: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        try bytes.write(to: temporary)
-        let fd = open(temporary.path, O_RDONLY)
-        guard fd >= 0, fsync(fd) == 0 else { throw Failure("cannot sync \(temporary.path)") }
-        close(fd)
-        guard rename(temporary.path, url.path) == 0 else { throw Failure("cannot rename into \(path)") }
-        let directory = open(url.deletingLastPathComponent().path, O_RDONLY)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
+        try step("writing \(records.count) records to \(out)", exit: TechExit.cannotWrite) {
+            // A medium pulled too early holds the old file or the whole new one.
+            try writeDurably(export.bytes, to: URL(fileURLWithPath: out))
         }
+        print("exported records \(export.header.firstSeq)–\(export.header.lastSeq) (\(records.count)); they stay undelivered until the platform has them")
     }
 }

@@ -1,0 +1,212 @@
+import ArgumentParser
+import ClearingAPI
+import ClearingClient
+import Foundation
+import Journal
+import Logging
+import ServiceLifecycle
+import Settings
+import StoreAndForward
+import Synchronization
+
+/// `posd run`: the terminal as a service (systemd `Type=notify`). Everything
+/// comes from the provisioned settings. The cashier or validator runs on its
+/// own thread (PC/SC and GPIO calls block); delivery, parameters and the hot
+/// list run beside it; SIGTERM lets a transaction under way finish and be
+/// journalled before the process exits.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the provisioned terminal (cashier or validator) with store-and-forward, as a systemd service.",
+        discussion: """
+            Tells systemd READY=1 once the PSAM is started and the journal is open, pets the \
+            watchdog (WATCHDOG_USEC) only while the terminal loop is alive, and on SIGTERM or \
+            SIGINT finishes the transaction under way, says STOPPING=1 and exits 0. Exit 78 when \
+            the terminal is not provisioned.
+            """)
+
+    @Option(help: "Seconds between delivery rounds.")
+    var uploadIntervalSeconds = 30
+
+    @Option(help: "Seconds between parameter and hot-list refreshes.")
+    var syncIntervalSeconds = 900
+
+    @Option(help: "Log level on stderr.")
+    var logLevel = "notice"
+
+    @OptionGroup var data: DataOptions
+
+    func run() async throws {
+        unblockStopSignals()
+        let started = ContinuousClock.now
+        LoggingBootstrap.once
+        var logger = Logger(label: "posd")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
+        let settings: TerminalSettings
+        do {
+            guard let loaded = try TerminalSettings.load(from: data.url) else {
+                FileHandle.standardError.write(Data("posd: not provisioned: \(TerminalSettings.url(in: data.url).path) missing (posd-tech provision)\n".utf8))
+                throw ExitCode(configurationFailure)
+            }
+            settings = loaded
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            FileHandle.standardError.write(Data("posd: \(TerminalSettings.url(in: data.url).path): \(error)\n".utf8))
+            throw ExitCode(configurationFailure)
+        }
+
+        var readers = ReaderOptions()
+        readers.cardReader = settings.cardReader
+        readers.psamReader = settings.psamReader
+        let loop: TerminalLoop
+        switch settings.mode {
+        case .validator:
+            guard let line = settings.line else {
+                FileHandle.standardError.write(Data("posd: a validator needs its line (posd-tech provision --line)\n".utf8))
+                throw ExitCode(configurationFailure)
+            }
+            let validator = try Validator(line: line, stop: settings.stop ?? 0, route: settings.route.map { data.url.appendingPathComponent($0).path },
+                                          board: settings.board, limitOptions: LimitOptions(), readers: readers, data: data,
+                                          recoveryWaitSeconds: 10)
+            loop = TerminalLoop { shouldStop in _ = validator.serve(taps: 0, waitMilliseconds: 1000, shouldStop: shouldStop) }
+        case .cashier:
+            guard let board = settings.board else {
+                FileHandle.standardError.write(Data("posd: a cashier terminal needs its board (posd-tech provision --board)\n".utf8))
+                throw ExitCode(configurationFailure)
+            }
+            let cashier = try CashierTerminal(board: board, limitOptions: LimitOptions(), readers: readers, data: data, cardWaitSeconds: 30)
+            loop = TerminalLoop { shouldStop in cashier.serve(shouldStop: shouldStop) }
+        }
+
+        var services: [any Service] = [loop]
+        if let client = try? ClearingOptions().client(logger: logger, data: data) {
+            services.append(StoreAndForwardService(journal: data.journal(), service: client, logger: logger,
+                                                   uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
+        } else {
+            logger.warning("no clearing platform configured: records stay in the journal")
+        }
+        let notifier = SystemdNotifier()
+        if let watchdog = notifier.watchdogInterval { services.append(WatchdogService(notifier: notifier, loop: loop, interval: watchdog)) }
+        let ready = ContinuousClock.now - started
+        notifier.send("READY=1\nSTATUS=\(settings.mode.rawValue) ready")
+        logger.notice("ready", metadata: ["mode": "\(settings.mode.rawValue)", "ms": "\(ready.components.seconds * 1000 + ready.components.attoseconds / 1_000_000_000_000_000)"])
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        notifier.send("STOPPING=1")
+        logger.notice("stopped")
+    }
+}
+
+/// The cashier or validator loop on a thread of its own; a graceful shutdown
+/// raises the stop flag, and the loop returns after the transaction under way.
+final class TerminalLoop: Service, @unchecked Sendable {
+    // The body owns the terminal's readers and panel and runs on one thread only.
+    private let body: (@escaping @Sendable () -> Bool) -> Void
+    private let stopping = Atomic<Bool>(false)
+    /// Last sign of life of the loop (uptime nanoseconds), for the watchdog.
+    let heartbeat = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+
+    init(_ body: @escaping (@escaping @Sendable () -> Bool) -> Void) { self.body = body }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    body { [self] in
+                        heartbeat.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                        return stopping.load(ordering: .relaxed)
+                    }
+                    done.resume()
+                }
+                thread.name = "terminal"
+                thread.start()
+            }
+        } onGracefulShutdown: { [self] in
+            stopping.store(true, ordering: .relaxed)
+        }
+    }
+}
+
+/// Delivery rounds and periodic parameter and hot-list refreshes, until shutdown.
+struct StoreAndForwardService: Service {
+    let journal: Journal
+    let service: any ClearingService
+    let logger: Logger
+    let uploadInterval: Duration
+    let syncInterval: Duration
+
+    func run() async throws {
+        let sync = PlatformSync(journal: journal, service: service, logger: logger)
+        let uploader = Uploader(journal: journal, service: service, logger: logger)
+        await cancelWhenGracefulShutdown {
+            var nextSync = ContinuousClock.now
+            while !Task.isCancelled {
+                if ContinuousClock.now >= nextSync {
+                    do { try await sync.refreshParameters() } catch { logger.warning("parameters not refreshed", metadata: ["error": "\(error)"]) }
+                    do { try await sync.refreshHotList() } catch { logger.warning("hot list not refreshed", metadata: ["error": "\(error)"]) }
+                    nextSync = .now + syncInterval
+                }
+                _ = await uploader.deliverAll(until: .now + uploadInterval)
+                try? await Task.sleep(for: uploadInterval)
+            }
+        }
+    }
+}
+
+/// Pets systemd's watchdog at half its interval, but only while the terminal
+/// loop shows signs of life: a hung reader call gets the service restarted.
+struct WatchdogService: Service {
+    let notifier: SystemdNotifier
+    let loop: TerminalLoop
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let silent = DispatchTime.now().uptimeNanoseconds - loop.heartbeat.load(ordering: .relaxed)
+                if Duration.nanoseconds(Int64(silent)) < interval { notifier.send("WATCHDOG=1") }
+                try? await Task.sleep(for: interval / 2)
+            }
+        }
+    }
+}
+
+/// `sd_notify` without libsystemd: one datagram to `$NOTIFY_SOCKET`.
+struct SystemdNotifier: Sendable {
+    let socketPath: String?
+    let watchdogInterval: Duration?
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        socketPath = environment["NOTIFY_SOCKET"]
+        watchdogInterval = environment["WATCHDOG_USEC"].flatMap { UInt64($0) }.map { Duration.microseconds(Int64($0)) }
+    }
+
+    func send(_ message: String) {
+        guard let socketPath, !socketPath.isEmpty else { return }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        var path = Array(socketPath.utf8)
+        if path.first == UInt8(ascii: "@") { path[0] = 0 }  // abstract namespace
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count)
+        _ = message.withCString { text in
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, text, strlen(text), 0, $0, length) }
+            }
+        }
+    }
+}
+
+/// A test runner (or a shell) may start us with SIGTERM and SIGINT blocked;
+/// the service must hear them.
+func unblockStopSignals() {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGTERM)
+    sigaddset(&signals, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+}

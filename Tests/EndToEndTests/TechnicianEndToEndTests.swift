@@ -1,0 +1,119 @@
+import Foundation
+import Journal
+import Purse
+import Settings
+import Testing
+import TestSupport
+import VirtualCards
+
+/// The technician's tools and the service against the simulated terminal:
+/// provision (and its refusals), diagnostics in both formats, then `posd run`
+/// as systemd would start it, stopped by SIGTERM in the middle of a tap.
+extension PurchaseEndToEndTests {
+    @Test func provisionDiagnoseRunAndStopDuringATap() async throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let platform = try PlatformProcess(directory: bench.directory)
+        let data = bench.directory.appendingPathComponent("data")
+        let tokenFile = bench.directory.appendingPathComponent("token-from-the-vendor")
+        try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let routeFile = bench.directory.appendingPathComponent("route.json")
+        try JSONEncoder().encode(Self.route).write(to: routeFile)
+        func provision(_ terminal: String, url: String) throws -> Run {
+            try Self.run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", terminal, "--clearing-url", url,
+                                       "--token-file", tokenFile.path, "--mode", "validator", "--line", "18", "--stop", "1",
+                                       "--route", routeFile.path])
+        }
+
+        let otherPSAM = try provision("AABBCCDDEEFF", url: platform.url)
+        #expect(otherPSAM.status == 65)
+        #expect(otherPSAM.stdout.contains("this PSAM belongs to terminal 112233445566"))
+        #expect(try provision("112233445566", url: "http://192.0.2.7:8080").status == 78)
+        #expect(try TerminalSettings.load(from: data) == nil, "nothing written after a refusal")
+
+        let provisioned = try provision("112233445566", url: platform.url)
+        #expect(provisioned.status == 0, "\(provisioned.stdout)\(provisioned.stderr)")
+        #expect(!(provisioned.stdout + provisioned.stderr).contains(platform.token))
+        let tokenMode = try FileManager.default.attributesOfItem(atPath: TerminalSettings.tokenURL(in: data).path)[.posixPermissions] as? Int
+        #expect(tokenMode == 0o600)
+        #expect(try TerminalSettings.load(from: data)?.route == "route.json")
+
+        let report = try Self.run("posd-tech", ["diagnostics", "--data-dir", data.path, "--json"])
+        #expect(report.status == 0, "\(report.stdout)")
+        let json = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        #expect(json?["ok"] as? Bool == true)
+        let names = (json?["checks"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        #expect(names == ["settings", "readers", "PSAM", "APDU round trip", "journal", "undelivered", "clearing platform"])
+        let human = try Self.run("posd-tech", ["diagnostics", "--data-dir", data.path])
+        #expect(human.stdout.contains("ok     PSAM: terminal number 112233445566"))
+        #expect(human.stdout.contains("all checks passed"))
+
+        // The service, with a notify socket as systemd gives it; SIGTERM arrives as DEBIT reaches the card.
+        let notify = try NotifySocket(path: bench.directory.appendingPathComponent("notify.sock").path)
+        let pid = Shared<Int32>(0)
+        bench.card.withCard { card in
+            card.onCommand = { command in
+                if command.count > 1 && command[0] == 0x80 && command[1] == 0x54 { kill(pid.with { $0 }, SIGTERM) }
+                return .proceed
+            }
+        }
+        let service = Process()
+        service.executableURL = Self.binaries.appendingPathComponent("posd")
+        service.arguments = ["run", "--data-dir", data.path]
+        service.environment = ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"]
+        service.standardOutput = FileHandle.nullDevice
+        service.standardError = FileHandle.nullDevice
+        let launched = ContinuousClock.now
+        try service.run()
+        pid.with { $0 = service.processIdentifier }
+        let ready = try notify.receive(timeoutSeconds: 20)
+        let coldStart = ContinuousClock.now - launched
+        #expect(ready.hasPrefix("READY=1"))
+        print("posd run: cold start to READY=1 in \(coldStart)")
+        service.waitUntilExit()
+        #expect(service.terminationReason == .exit && service.terminationStatus == 0, "a graceful stop")
+        #expect(try notify.receive(timeoutSeconds: 5) == "STOPPING=1")
+
+        let journal = Journal(directory: data)
+        let records = try journal.records(after: 0, limit: 10).map(\.record)
+        #expect(records.map(\.kind) == [.cappPurchase], "the tap under way was finished and journalled")
+        #expect(try journal.openEntries().isEmpty, "no PENDING entry left behind")
+        let card = try bench.cardState()
+        #expect(card.offlineCounter == PurseCardState.testCard1().offlineCounter + 1)
+        #expect(CompositeRecord(card.compositeRecord, profile: .cu)?.tappedOn == true)
+    }
+}
+
+/// A datagram socket standing in for systemd's notify socket.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// The next message (waits in the kernel, bounded).
+    func receive(timeoutSeconds: Int) throws -> String {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+}

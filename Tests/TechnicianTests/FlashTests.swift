@@ -1,0 +1,160 @@
+import BenchSupport
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+/// Firmware bundles end to end with the `posd-tech` binary: keygen, build,
+/// sign, flash into the inactive slot, self-test at the next start; and every
+/// way it must refuse or roll back.
+@Suite struct FlashTests {
+    struct Bench {
+        let dir: TemporaryDirectory
+        var root: URL { dir.url.appendingPathComponent("opt-posd") }
+        var data: URL { dir.url.appendingPathComponent("data") }
+        var key: URL { dir.url.appendingPathComponent("vendor.key") }
+
+        init() throws {
+            dir = try TemporaryDirectory("posd-flash")
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("trusted-keys"), withIntermediateDirectories: true)
+            #expect(try tech(["bundle", "keygen", "--out", key.path]).status == 0)
+            try FileManager.default.copyItem(at: URL(fileURLWithPath: key.path + ".pub"),
+                                            to: root.appendingPathComponent("trusted-keys/vendor.pub"))
+        }
+
+        func tech(_ arguments: [String]) throws -> PosdRun {
+            let process = Process()
+            process.executableURL = binaries.appendingPathComponent("posd-tech")
+            process.arguments = arguments
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            return PosdRun.finish((process, out, err))
+        }
+
+        /// A signed bundle of a firmware file of `size` bytes and a self-test exiting `selfTest`.
+        func bundle(_ version: String, size: Int = 4096, selfTest: Int32 = 0, key signingKey: URL? = nil) throws -> URL {
+            let files = dir.url.appendingPathComponent("files-\(version)")
+            try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+            let firmware = files.appendingPathComponent("posd")
+            try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ version.count) }).write(to: firmware)
+            let test = files.appendingPathComponent("posd-selftest")
+            try "#!/bin/sh\nexit \(selfTest)\n".write(to: test, atomically: true, encoding: .utf8)
+            chmod(test.path, 0o755)
+            let out = dir.url.appendingPathComponent("posd-\(version).bundle")
+            #expect(try tech(["bundle", "build", "--version", version, "--out", out.path, firmware.path, test.path]).status == 0)
+            #expect(try tech(["bundle", "sign", "--key", (signingKey ?? key).path, out.path]).status == 0)
+            return out
+        }
+
+        func flash(_ bundle: URL, _ extra: [String] = []) throws -> PosdRun {
+            try tech(["flash", bundle.path, "--root", root.path, "--data-dir", data.path] + extra)
+        }
+
+        func boot() throws -> PosdRun { try tech(["boot", "--root", root.path]) }
+
+        func state() throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("slots.json"))) as? [String: Any] ?? [:]
+        }
+
+        var currentTarget: String? { try? FileManager.default.destinationOfSymbolicLink(atPath: root.appendingPathComponent("current").path) }
+    }
+
+    @Test func flashSelfTestAndSwitch() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        let flashed = try bench.flash(try bench.bundle("1.1.0"))
+        #expect(flashed.status == 0, "\(flashed.stdout)")
+        #expect(flashed.stdout.contains("flashed version 1.1.0 into slot b"))
+        #expect(try bench.state()["pending"] as? String == "b")
+        #expect(try bench.boot().stdout.contains("slot b (version 1.1.0) passed its self-test: now current"))
+        #expect(bench.currentTarget == "b")
+        #expect(try bench.state()["current"] as? String == "b")
+
+        // The next version goes to the other slot, and a failing self-test rolls back.
+        #expect(try bench.flash(try bench.bundle("1.2.0", selfTest: 1)).status == 0)
+        let boot = try bench.boot()
+        #expect(boot.stdout.contains("slot a (version 1.2.0) FAILED its self-test: staying on slot b"))
+        #expect(bench.currentTarget == "b")
+        #expect(try bench.state()["pending"] == nil)
+        #expect((try bench.state()["history"] as? [String])?.last?.contains("rolled back") == true)
+    }
+
+    @Test func tamperedWrongKeyAndTruncatedBundlesWriteNothing() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        let good = try bench.bundle("2.0.0", size: 100_000)
+        var bytes = try Data(contentsOf: good)
+
+        let tampered = bench.dir.url.appendingPathComponent("tampered.bundle")
+        bytes[bytes.count - 500] ^= 0x40
+        try bytes.write(to: tampered)
+        let refusedTampered = try bench.flash(tampered)
+        #expect(refusedTampered.status == 65)
+        #expect(refusedTampered.stdout.contains("does not match its hash in the signed manifest"))
+
+        bytes = try Data(contentsOf: good)
+        let truncated = bench.dir.url.appendingPathComponent("truncated.bundle")
+        try bytes.prefix(bytes.count - 1000).write(to: truncated)
+        let refusedTruncated = try bench.flash(truncated)
+        #expect(refusedTruncated.status == 65)
+        #expect(refusedTruncated.stdout.contains("truncated"))
+
+        let otherKey = bench.dir.url.appendingPathComponent("stranger.key")
+        #expect(try bench.tech(["bundle", "keygen", "--out", otherKey.path]).status == 0)
+        let foreign = try bench.bundle("2.0.1", key: otherKey)
+        let refusedForeign = try bench.flash(foreign)
+        #expect(refusedForeign.status == 65)
+        #expect(refusedForeign.stdout.contains("does not verify against any trusted key"))
+
+        for name in ["a", "b", "b.partial", "slots.json"] {
+            #expect(!FileManager.default.fileExists(atPath: bench.root.appendingPathComponent(name).path), "\(name) written")
+        }
+    }
+
+    @Test func undeliveredRecordsRefuseTheFlashUnlessForced() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        try Journal(directory: bench.data).append(contentsOf: SyntheticSales.records(3, terminalID: terminalID))
+        let bundle = try bench.bundle("3.0.0")
+        let refused = try bench.flash(bundle)
+        #expect(refused.status == 75)
+        #expect(refused.stdout.contains("3 records undelivered"))
+        #expect(try bench.flash(bundle, ["--force"]).status == 0)
+        #expect(try Journal(directory: bench.data).undeliveredCount == 3, "the journal is never touched")
+    }
+
+    /// Power cut while the slot is written: the current slot and the state are untouched.
+    @Test func killedWhileWritingLeavesTheCurrentSlot() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        #expect(try bench.flash(try bench.bundle("4.0.0")).status == 0)
+        #expect(try bench.boot().status == 0)  // current: b
+        let before = try Data(contentsOf: bench.root.appendingPathComponent("slots.json"))
+        let big = try bench.bundle("4.1.0", size: 64 << 20)
+
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent("posd-tech")
+        process.arguments = ["flash", big.path, "--root", bench.root.path, "--data-dir", bench.data.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        // Killed once it reports writing the slot (its progress bar has started).
+        var seen = ""
+        while !seen.contains("writing slot a [") {
+            guard let chunk = try out.fileHandleForReading.read(upToCount: 64), !chunk.isEmpty else { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "killed mid-write: \(seen)")
+
+        #expect(try Data(contentsOf: bench.root.appendingPathComponent("slots.json")) == before)
+        #expect(try bench.boot().stdout.contains("current slot: b (version 4.0.0)"))
+        #expect(bench.currentTarget == "b")
+        // The next flash starts the slot afresh and completes.
+        #expect(try bench.flash(big).status == 0)
+        #expect(try bench.boot().stdout.contains("slot a (version 4.1.0) passed its self-test"))
+    }
+}

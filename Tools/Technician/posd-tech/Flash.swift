@@ -1,0 +1,205 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Hex
+import Journal
+
+/// The A/B layout under a root (`/opt/posd` on a terminal):
+///
+///     trusted-keys/*.pub   the vendor's public keys (hex)
+///     a/, b/               firmware slots
+///     current -> a         the slot systemd starts (a symlink)
+///     slots.json           which slot is current, which waits for its self-test
+///
+/// Flashing writes only the inactive slot and marks it pending; `boot` (run
+/// by systemd before posd starts) runs the pending slot's self-test and makes
+/// it current only if it passes. The journal and the keys are never touched.
+struct SlotState: Codable, Equatable {
+    var current: String
+    var pending: String?
+    var currentVersion: String?
+    var pendingVersion: String?
+    var history: [String]
+
+    static func url(_ root: URL) -> URL { root.appendingPathComponent("slots.json") }
+
+    static func load(_ root: URL) throws -> SlotState {
+        guard FileManager.default.fileExists(atPath: url(root).path) else {
+            return SlotState(current: "a", pending: nil, currentVersion: nil, pendingVersion: nil, history: [])
+        }
+        return try JSONDecoder().decode(SlotState.self, from: Data(contentsOf: url(root)))
+    }
+
+    /// Atomic and durable: a power cut leaves the old state or the new one.
+    func save(_ root: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeDurably(try encoder.encode(self), to: Self.url(root))
+    }
+
+    var inactive: String { current == "a" ? "b" : "a" }
+}
+
+/// Written beside, synced, renamed over, directory synced.
+func writeDurably(_ bytes: Data, to url: URL) throws {
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).new")
+    try bytes.write(to: temporary)
+    try syncPath(temporary)
+    guard rename(temporary.path, url.path) == 0 else { throw Failure("cannot rename into \(url.path)") }
+    try syncPath(url.deletingLastPathComponent())
+}
+
+func syncPath(_ url: URL) throws {
+    let fd = open(url.path, O_RDONLY)
+    guard fd >= 0 else { throw Failure("cannot open \(url.path)") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw Failure("cannot sync \(url.path)") }
+}
+
+struct Flash: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a signed firmware bundle and write it to the inactive slot; it becomes current after its self-test.",
+        discussion: """
+            Nothing is written unless the signature verifies against a trusted key and every file \
+            matches the signed manifest. Refused while the journal holds undelivered records \
+            (deliver them with posd sync, or export them) unless --force: a firmware that does \
+            not start must not strand money. Exit 0 flashed, 65 the bundle fails verification, \
+            73 the slot could not be written, 75 undelivered records.
+            """)
+
+    @Argument(help: "The bundle file.")
+    var bundle: String
+
+    @Option(help: "Firmware root holding the slots and the trusted keys.")
+    var root = "/opt/posd"
+
+    @Option(help: "Data directory of the terminal (to check for undelivered records).")
+    var dataDir = "/var/lib/posd"
+
+    @Flag(help: "Flash even though records are undelivered.")
+    var force = false
+
+    func run() throws {
+        let rootURL = URL(fileURLWithPath: root), bundleURL = URL(fileURLWithPath: bundle)
+        let keys = try step("reading the trusted keys", exit: TechExit.configuration) { () throws -> [Curve25519.Signing.PublicKey] in
+            let directory = rootURL.appendingPathComponent("trusted-keys")
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.filter { $0.hasSuffix(".pub") } ?? []
+            let keys = try names.sorted().map { name in
+                let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+                guard let raw = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw Failure("\(name) is not a key") }
+                return try Curve25519.Signing.PublicKey(rawRepresentation: raw)
+            }
+            guard !keys.isEmpty else { throw Failure("no trusted keys in \(directory.path)") }
+            return keys
+        }
+        let firmware = try step("verifying \(bundle)", exit: TechExit.dataMismatch) { () throws -> FirmwareBundle in
+            let firmware = try FirmwareBundle(contentsOf: bundleURL)
+            try firmware.verify(trustedKeys: keys, bundle: bundleURL)
+            return firmware
+        }
+        if !force {
+            try step("checking for undelivered records", exit: TechExit.refusedForNow) {
+                let undelivered = Journal(directory: URL(fileURLWithPath: dataDir)).offlineExposure.records
+                guard undelivered == 0 else { throw Failure("\(undelivered) records undelivered: deliver (posd sync) or export them first, or --force") }
+            }
+        }
+        var state = try SlotState.load(rootURL)
+        let slot = state.inactive
+        let staging = rootURL.appendingPathComponent("\(slot).partial"), target = rootURL.appendingPathComponent(slot)
+        let total = firmware.manifest.files.map(\.size).reduce(0, +)
+        var progress = ProgressBar("writing slot \(slot)", total: total)
+        do {
+            try? FileManager.default.removeItem(at: staging)
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            var written = 0
+            try firmware.forEachFile(in: bundleURL) { file, chunks in
+                let url = staging.appendingPathComponent(file.path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: file.mode])
+                let handle = try FileHandle(forWritingTo: url)
+                defer { try? handle.close() }
+                var hash = SHA256()
+                try chunks { chunk in
+                    try handle.write(contentsOf: chunk)
+                    hash.update(data: chunk)
+                    written += chunk.count
+                    progress.update(written)
+                }
+                try handle.synchronize()
+                guard Array(hash.finalize()).hex == file.sha256 else { throw FirmwareBundle.Invalid.tampered(file.path) }
+            }
+            if total == 0 { progress.update(0) }
+            try syncPath(staging)
+            try? FileManager.default.removeItem(at: target)
+            guard rename(staging.path, target.path) == 0 else { throw Failure("cannot move the new slot into place") }
+            try syncPath(rootURL)
+        } catch {
+            print("\nFAILED writing slot \(slot): \(error) (the current slot \(state.current) is untouched)")
+            throw ExitCode(TechExit.cannotWrite)
+        }
+        state.pending = slot
+        state.pendingVersion = firmware.manifest.version
+        try step("marking slot \(slot) to be tried at the next start", exit: TechExit.cannotWrite) { try state.save(rootURL) }
+        print("flashed version \(firmware.manifest.version) into slot \(slot); it becomes current at the next start if its self-test passes")
+    }
+}
+
+struct Boot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "At start (systemd ExecStartPre): try a newly flashed slot's self-test; make it current if it passes, else roll back.",
+        discussion: "The self-test is the slot's posd-selftest, run with the slot as working directory; exit 0 marks the firmware good.")
+
+    @Option(help: "Firmware root holding the slots.")
+    var root = "/opt/posd"
+
+    @Option(help: "Seconds the self-test may take.")
+    var selfTestSeconds = 60
+
+    func run() throws {
+        let rootURL = URL(fileURLWithPath: root)
+        var state = try SlotState.load(rootURL)
+        if let pending = state.pending {
+            let slot = rootURL.appendingPathComponent(pending)
+            let passed = Self.selfTest(slot, seconds: selfTestSeconds)
+            let version = state.pendingVersion ?? "?"
+            if passed {
+                state.history.append("\(version) in slot \(pending): self-test passed, now current (was \(state.current) \(state.currentVersion ?? "?"))")
+                state.current = pending
+                state.currentVersion = version
+                print("slot \(pending) (version \(version)) passed its self-test: now current")
+            } else {
+                state.history.append("\(version) in slot \(pending): self-test FAILED, rolled back to \(state.current)")
+                print("slot \(pending) (version \(version)) FAILED its self-test: staying on slot \(state.current)")
+            }
+            state.pending = nil
+            state.pendingVersion = nil
+            try state.save(rootURL)
+        }
+        try Self.point(rootURL.appendingPathComponent("current"), at: state.current)
+        print("current slot: \(state.current) (version \(state.currentVersion ?? "unknown"))")
+    }
+
+    static func selfTest(_ slot: URL, seconds: Int) -> Bool {
+        let test = slot.appendingPathComponent("posd-selftest")
+        guard FileManager.default.isExecutableFile(atPath: test.path) else { return false }
+        let process = Process()
+        process.executableURL = test
+        process.currentDirectoryURL = slot
+        guard (try? process.run()) != nil else { return false }
+        // A self-test that hangs fails: it is stopped at the deadline.
+        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: timer)
+        process.waitUntilExit()
+        timer.cancel()
+        return process.terminationReason == .exit && process.terminationStatus == 0
+    }
+
+    /// `current` re-pointed atomically (a new symlink renamed over the old).
+    static func point(_ link: URL, at slot: String) throws {
+        let temporary = link.deletingLastPathComponent().appendingPathComponent(".current.new")
+        unlink(temporary.path)
+        guard symlink(slot, temporary.path) == 0, rename(temporary.path, link.path) == 0 else {
+            throw Failure("cannot point \(link.path) at \(slot)")
+        }
+    }
+}
