@@ -33,18 +33,27 @@ public struct BalanceReport: Equatable, Sendable {
 
 public struct BalanceQuery {
     public var profiles: [PurseProfile]
+    /// The hot list: a balance query needs no PSAM and no journal, except for
+    /// a listed card, which is blocked (§8.4, §8.5).
+    public var isHotListed: (CardNumber) -> Bool
 
-    public init(profiles: [PurseProfile] = PurseProfile.allCases) {
+    public init(profiles: [PurseProfile] = PurseProfile.allCases, isHotListed: @escaping (CardNumber) -> Bool = { _ in false }) {
         self.profiles = profiles
+        self.isHotListed = isHotListed
     }
 
     /// GET BALANCE, then READ RECORD 1...10 until `6A83` or an all-zero record
-    /// (cards may mark empty slots either way).
-    public func run(card channel: APDUChannel) -> Result<BalanceReport, Decline> {
+    /// (cards may mark empty slots either way). A hot-listed card is refused,
+    /// and blocked when a PSAM is given (`blocked` hears how, for the journal).
+    public func run(card channel: APDUChannel, psam: PSAM? = nil, blocked: (CardBlock) -> Void = { _ in }) -> Result<BalanceReport, Decline> {
         Result { () throws(Decline) -> BalanceReport in
             var card = CardSession(channel: channel)
             let purse = try card.selectPurse(profiles)
             card.cardNumber = purse.info.cardNumber
+            if isHotListed(purse.info.cardNumber) {
+                if let psam { blocked(CardBlocking(card: card, psam: psam, permanent: false).run()) }
+                throw Decline(.hotListed, "card on the hot list", cardNumber: purse.info.cardNumber)
+            }
             let balance = UInt32(BigEndian.uint(try card.expect(PurseCommand.getBalance, length: 4)))
             var history: [HistoryEntry] = []
             for n in UInt8(1)...10 {

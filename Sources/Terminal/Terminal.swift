@@ -100,10 +100,16 @@ public final class Terminal {
         }
     }
 
-    /// Balance and last-10 history of the next card presented.
-    public func balance(timeoutMilliseconds: UInt32) throws(SetupError) -> Result<BalanceReport, Decline> {
-        let query = BalanceQuery(profiles: configuration.profiles)
-        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { query.run(card: $0) }
+    /// Balance and last-10 history of the next card presented. With the
+    /// journal, a hot-listed card is blocked and its `card_blocked` record written.
+    public func balance(timeoutMilliseconds: UInt32, journal: Journal? = nil) throws(SetupError) -> Result<BalanceReport, Decline> {
+        let query = BalanceQuery(profiles: configuration.profiles, isHotListed: { journal?.isHotListed($0.description) ?? false })
+        return try withCard(timeoutMilliseconds: timeoutMilliseconds) { card in
+            query.run(card: card, psam: journal == nil ? nil : psam) { block in
+                guard let journal else { return }
+                do { try journal.append(ClearingRecord(block, time: journal.transactionTime())) } catch { journalAlarm = "\(error)" }
+            }
+        }
     }
 }
 

@@ -24,10 +24,8 @@ struct CashierCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        var readers = ReaderOptions()
         let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
-        readers.cardReader = definition.readers.card
-        readers.psamReader = definition.readers.psam
+        let readers = try ReaderOptions.parse(["--card-reader", definition.readers.card, "--psam-reader", definition.readers.psam])
         try CashierTerminal(board: board, limitOptions: limitOptions, readers: readers, data: data, cardWaitSeconds: cardWaitSeconds)
             .serve(shouldStop: { false })
     }
@@ -90,7 +88,7 @@ struct CashierTerminal {
                     try signals.show(outcome)
                 case .balance?:
                     try display.show(flow.screen)
-                    let report = (try? terminal.balance(timeoutMilliseconds: cardWaitSeconds * 1000))
+                    let report = (try? terminal.balance(timeoutMilliseconds: cardWaitSeconds * 1000, journal: journal))
                         ?? .failure(Decline(.cardRemoved, "no card"))
                     flow.finished(report)
                 case nil:

@@ -46,23 +46,30 @@ struct ClearingOptions: ParsableArguments {
     }
 
     /// The endpoint from the options, else from the provisioned settings,
-    /// checked against the contract's transport rule; a bad or missing one is
-    /// one clear line and exit 78 (EX_CONFIG).
-    func client(logger: Logger, data: DataOptions) throws -> ClearingClient {
+    /// checked against the contract's transport rule.
+    func endpoint(data: DataOptions) throws(ConfigurationProblem) -> ClearingEndpoint {
         let settings = try? TerminalSettings.load(from: data.url)
         guard let url = clearingUrl ?? settings?.clearingURL, let terminalID = terminalId ?? settings?.terminalID else {
-            fail("no clearing platform configured: provision the terminal (posd-tech provision) or give --clearing-url and --terminal-id")
+            throw ConfigurationProblem("no clearing platform configured: provision the terminal (posd-tech provision) or give --clearing-url and --terminal-id")
         }
         let tokenPath = tokenFile ?? TerminalSettings.tokenURL(in: data.url).path
         let token: String
         do { token = try String(contentsOfFile: tokenPath, encoding: .utf8) } catch {
-            fail("cannot read the token file \(tokenPath): \(error.localizedDescription)")
+            throw ConfigurationProblem("cannot read the token file \(tokenPath): \(error.localizedDescription)")
         }
+        do { return try ClearingEndpoint(url: url, terminalID: terminalID, token: token) } catch {
+            throw ConfigurationProblem("\(error)")
+        }
+    }
+
+    /// The client for a one-shot command: a configuration problem is one
+    /// clear line and exit 78 (EX_CONFIG).
+    func client(logger: Logger, data: DataOptions) throws -> ClearingClient {
         do {
-            let endpoint = try ClearingEndpoint(url: url, terminalID: terminalID, token: token)
-            return ClearingClient(endpoint: endpoint, timeout: .seconds(requestTimeoutSeconds), logger: logger)
+            return ClearingClient(endpoint: try endpoint(data: data), timeout: .seconds(requestTimeoutSeconds), logger: logger)
         } catch {
-            fail("\(error)")
+            FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+            throw ExitCode(configurationFailure)
         }
     }
 
@@ -73,11 +80,12 @@ struct ClearingOptions: ParsableArguments {
         let journal = data.journal()
         return (client, journal, Uploader(journal: journal, service: client, logger: logger, backoff: backoff), logger)
     }
+}
 
-    private func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("posd: \(message)\n".utf8))
-        Foundation.exit(configurationFailure)
-    }
+/// The terminal is not configured well enough to reach its platform.
+struct ConfigurationProblem: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// EX_CONFIG: the terminal's configuration is wrong (bad URL, token refused).

@@ -156,10 +156,14 @@ struct Balance: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the balance and last 10 transactions of the first card presented.")
 
     @OptionGroup var readers: ReaderOptions
+    @OptionGroup var data: DataOptions
 
     func run() throws {
         let terminal = try readers.terminal()
-        let result = try setUp { () throws(Terminal.SetupError) in try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000) }
+        let journal = data.journal()
+        let result = try setUp { () throws(Terminal.SetupError) in
+            try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
+        }
         switch result {
         case .success(let report):
             show(readers.json ? BalanceText.json(report) : BalanceText.text(report))

@@ -55,9 +55,9 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(configurationFailure)
         }
 
-        var readers = ReaderOptions()
-        readers.cardReader = settings.cardReader
-        readers.psamReader = settings.psamReader
+        // The provisioned values, through the same option types the commands use.
+        let readers = try ReaderOptions.parse(["--card-reader", settings.cardReader, "--psam-reader", settings.psamReader])
+        let limits = try LimitOptions.parse([])
         let loop: TerminalLoop
         switch settings.mode {
         case .validator:
@@ -66,7 +66,7 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(configurationFailure)
             }
             let validator = try Validator(line: line, stop: settings.stop ?? 0, route: settings.route.map { data.url.appendingPathComponent($0).path },
-                                          board: settings.board, limitOptions: LimitOptions(), readers: readers, data: data,
+                                          board: settings.board, limitOptions: limits, readers: readers, data: data,
                                           recoveryWaitSeconds: 10)
             loop = TerminalLoop { shouldStop in _ = validator.serve(taps: 0, waitMilliseconds: 1000, shouldStop: shouldStop) }
         case .cashier:
@@ -74,16 +74,17 @@ struct Run: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("posd: a cashier terminal needs its board (posd-tech provision --board)\n".utf8))
                 throw ExitCode(configurationFailure)
             }
-            let cashier = try CashierTerminal(board: board, limitOptions: LimitOptions(), readers: readers, data: data, cardWaitSeconds: 30)
+            let cashier = try CashierTerminal(board: board, limitOptions: limits, readers: readers, data: data, cardWaitSeconds: 30)
             loop = TerminalLoop { shouldStop in cashier.serve(shouldStop: shouldStop) }
         }
 
         var services: [any Service] = [loop]
-        if let client = try? ClearingOptions().client(logger: logger, data: data) {
+        do {
+            let client = ClearingClient(endpoint: try ClearingOptions.parse([]).endpoint(data: data), logger: logger)
             services.append(StoreAndForwardService(journal: data.journal(), service: client, logger: logger,
                                                    uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
-        } else {
-            logger.warning("no clearing platform configured: records stay in the journal")
+        } catch {
+            logger.error("store and forward off: records stay in the journal", metadata: ["why": "\(error)"])
         }
         let notifier = SystemdNotifier()
         if let watchdog = notifier.watchdogInterval { services.append(WatchdogService(notifier: notifier, loop: loop, interval: watchdog)) }

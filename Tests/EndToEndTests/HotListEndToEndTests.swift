@@ -34,6 +34,19 @@ extension PurchaseEndToEndTests {
         #expect(decline.reason == .appBlocked)
     }
 
+    /// A balance query needs no PSAM, except for a hot-listed card: blocked and journalled too.
+    @Test func balanceQueryBlocksAHotListedCard() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let journal = Journal(directory: bench.directory.appendingPathComponent("data"))
+        try journal.applyHotList(version: 2, full: true, add: ["8888000000000001"], remove: [])
+        let result = try bench.terminal.balance(timeoutMilliseconds: 10_000, journal: journal)
+        guard case .failure(let decline) = result else { Issue.record("\(result)"); return }
+        #expect(decline.reason == .hotListed)
+        #expect(try bench.cardState().block == .temporary)
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.kind) == [.cardBlocked])
+    }
+
     @Test func blockRefusedByTheCardIsJournalledAsFailed() throws {
         var psam = PSAMState.testPSAM()
         psam.mabk = [UInt8](repeating: 0x11, count: 16)  // a PSAM with the wrong block master: the card answers 6988

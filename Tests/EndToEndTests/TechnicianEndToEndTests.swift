@@ -61,12 +61,19 @@ extension PurchaseEndToEndTests {
         service.executableURL = Self.binaries.appendingPathComponent("posd")
         service.arguments = ["run", "--data-dir", data.path]
         service.environment = ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"]
+        let serviceLog = bench.directory.appendingPathComponent("posd-run.log")
+        FileManager.default.createFile(atPath: serviceLog.path, contents: nil)
         service.standardOutput = FileHandle.nullDevice
-        service.standardError = FileHandle.nullDevice
+        service.standardError = try FileHandle(forWritingTo: serviceLog)
         let launched = ContinuousClock.now
         try service.run()
         pid.with { $0 = service.processIdentifier }
-        let ready = try notify.receive(timeoutSeconds: 20)
+        let ready: String
+        do { ready = try notify.receive(timeoutSeconds: 20) } catch {
+            kill(service.processIdentifier, SIGKILL)
+            Issue.record("no READY=1: \((try? String(contentsOf: serviceLog, encoding: .utf8)) ?? "")")
+            return
+        }
         let coldStart = ContinuousClock.now - launched
         #expect(ready.hasPrefix("READY=1"))
         print("posd run: cold start to READY=1 in \(coldStart)")
