@@ -31,7 +31,7 @@ extension PurchaseEndToEndTests {
         var description: String {
             switch self {
             case .pulledBefore(let k): "card pulled before APDU \(k)"
-            case .tornAfterCommit: "DEBIT torn after commit"
+            case .tornAfterCommit: "torn right after the commit"
             case .killedBefore(let k): "terminal killed at APDU \(k)"
             }
         }
@@ -68,49 +68,18 @@ extension PurchaseEndToEndTests {
         let bench = try SimulatedTerminal(card: initial)
         defer { try? bench.close() }
         let dataDir = bench.directory.appendingPathComponent("data")
-        let commands = Shared(0)
-        let victim = Shared<Int32>(0)
-
-        switch tear {
-        case .pulledBefore(let k):
-            bench.card.withCard { card in
-                card.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
-            }
-        case .tornAfterCommit:
-            bench.card.withCard { $0.armTear(.debit, nth: 1, .afterCommit) }
-        case .killedBefore(let k):
-            bench.card.withCard { card in
-                card.onCommand = { _ in
-                    if commands.with({ $0 += 1; return $0 }) == k {
-                        let pid = victim.with { $0 }
-                        if pid > 0 { kill(pid, SIGKILL) }
-                    }
-                    return .proceed  // the card goes on: the terminal died, not the card
-                }
-            }
-        }
+        let victim = Self.arm(tear, on: bench, committing: .debit)
 
         // The interrupted sale.
         let first: String
         if case .killedBefore = tear {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent("posd")
-            process.arguments = ["purchase", "--amount", "\(amount)", "--recovery-wait-seconds", "0", "--data-dir", dataDir.path]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            victim.with { $0 = process.processIdentifier }
-            process.waitUntilExit()
-            first = process.terminationReason == .uncaughtSignal ? "killed" : "exit \(process.terminationStatus)"
+            first = try Self.runUntilKilled(["purchase", "--amount", "\(amount)", "--recovery-wait-seconds", "0", "--data-dir", dataDir.path],
+                                            victim: victim)
         } else {
             let outcome = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000,
                                                       journal: Journal(directory: dataDir))
             first = Self.label(outcome)
-            // A tear takes the card out of the field; it comes back once the
-            // reader has seen it gone, as a person re-presenting it would.
-            bench.card.waitUntilRemoved()
-            try PCSCContext().waitForRemoval(from: bench.terminal.configuration.cardReader, timeoutMilliseconds: 10_000)
-            bench.card.insert()
+            try Self.presentAgainAfterTear(bench)
         }
         bench.card.withCard { $0.onCommand = nil }
 
@@ -123,6 +92,54 @@ extension PurchaseEndToEndTests {
         default: Issue.record("\(context): settled as \(settled)")
         }
         return try Self.check(context, cardName, tear, first, settled, bench, journal, initial, amount)
+    }
+
+    /// Sets the card up for `tear`: the k-th command vanishes, the command
+    /// `committing` tears after its commit, or the k-th command kills the
+    /// terminal (whose pid goes in the returned box) as it reaches the card.
+    static func arm(_ tear: Tear, on bench: SimulatedTerminal, committing: TearSwitch.Command) -> Shared<Int32> {
+        let commands = Shared(0)
+        let victim = Shared<Int32>(0)
+        switch tear {
+        case .pulledBefore(let k):
+            bench.card.withCard { card in
+                card.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
+            }
+        case .tornAfterCommit:
+            bench.card.withCard { $0.armTear(committing, nth: 1, .afterCommit) }
+        case .killedBefore(let k):
+            bench.card.withCard { card in
+                card.onCommand = { _ in
+                    if commands.with({ $0 += 1; return $0 }) == k {
+                        let pid = victim.with { $0 }
+                        if pid > 0 { kill(pid, SIGKILL) }
+                    }
+                    return .proceed  // the card goes on: the terminal died, not the card
+                }
+            }
+        }
+        return victim
+    }
+
+    /// A tear takes the card out of the field; it comes back once the reader
+    /// has seen it gone, as a person re-presenting it would.
+    static func presentAgainAfterTear(_ bench: SimulatedTerminal) throws {
+        bench.card.waitUntilRemoved()
+        try PCSCContext().waitForRemoval(from: bench.terminal.configuration.cardReader, timeoutMilliseconds: 10_000)
+        bench.card.insert()
+    }
+
+    /// `posd` run until it exits or is killed: "killed" or "exit N".
+    static func runUntilKilled(_ arguments: [String], victim: Shared<Int32>) throws -> String {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent("posd")
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        victim.with { $0 = process.processIdentifier }
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal ? "killed" : "exit \(process.terminationStatus)"
     }
 
     static func check(_ context: String, _ cardName: String, _ tear: Tear, _ first: String, _ settled: PurchaseOutcome,
