@@ -76,7 +76,7 @@ let package = Package(
             pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
-        .target(name: "Cashier", dependencies: ["Purse"]),
+        .target(name: "Cashier", dependencies: ["Purse", "Hex"]),
         .target(name: "Fares", dependencies: ["Purse"]),
         .target(name: "Settings"),
         .target(name: "BoardPanel", dependencies: ["BoardDefinition", "GPIOD", "LineIO", "Panel", "Purse", "SimLink"]),

@@ -1,3 +1,4 @@
+import Hex
 import Purse
 
 /// The cashier's screens and keys, as a pure state machine: keys in, a screen
@@ -14,6 +15,8 @@ public struct CashierFlow: Equatable, Sendable {
         case balanceCard
         /// A result on screen until the next key.
         case result([String])
+        /// A card's balance and history; ENTER scrolls the history, any other key ends.
+        case history(BalanceReport, first: Int)
     }
 
     public enum Action: Equatable, Sendable {
@@ -41,7 +44,10 @@ public struct CashierFlow: Equatable, Sendable {
         switch (state, key) {
         case (.presentCard, _), (.balanceCard, _):
             return nil  // the runtime owns these screens until the card answers
-        case (.result, _):
+        case (.history(let report, let first), "ENTER") where first + historyRows < report.history.count:
+            state = .history(report, first: first + historyRows)
+            return nil
+        case (.result, _), (.history, _):
             state = .idle
             return nil
         case (_, "CANCEL"):
@@ -92,8 +98,7 @@ public struct CashierFlow: Equatable, Sendable {
     public mutating func finished(_ balance: Result<BalanceReport, Decline>) {
         switch balance {
         case .success(let report):
-            let last = report.history.first.map { ($0.isLoad ? "+" : "-") + Self.money($0.amount) } ?? "NO HISTORY"
-            state = .result(["BALANCE " + Self.money(report.balance), "LAST " + last])
+            state = .history(report, first: 0)
         case .failure(let decline):
             state = .result(["CARD ERROR", decline.reason.text.uppercased()])
         }
@@ -108,9 +113,21 @@ public struct CashierFlow: Equatable, Sendable {
         case .presentCard(let amount): lines = ["PRESENT CARD", Self.money(amount)]
         case .balanceCard: lines = ["PRESENT CARD", "FOR BALANCE"]
         case .result(let text): lines = text
+        case .history(let report, let first):
+            // The balance, then as many history lines as fit: "3 -2.50 11-22"
+            // (number, amount, month-day); ENTER shows the next ones.
+            let entries = report.history.enumerated().dropFirst(first).prefix(historyRows).map { n, entry in
+                let sign = entry.isLoad ? "+" : "-"
+                let date = entry.time.count >= 4 ? [entry.time[2]].hex + "-" + [entry.time[3]].hex : ""
+                return "\(n + 1) \(sign)\(Self.money(entry.amount)) \(date)"
+            }
+            lines = ["BALANCE " + Self.money(report.balance)] + (entries.isEmpty ? ["NO HISTORY"] : entries)
         }
         return (0..<height).map { row in String((row < lines.count ? lines[row] : "").prefix(width)) }
     }
+
+    /// History lines per screen: every row under the balance.
+    var historyRows: Int { max(1, height - 1) }
 
     /// Fen as yuan: 1250 → "12.50".
     public static func money(_ fen: UInt32) -> String {

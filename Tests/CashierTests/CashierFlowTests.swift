@@ -33,6 +33,31 @@ import Testing
         #expect(flow.screen == ["OVER LIMIT", "MAX 10.00"])
     }
 
+    /// The balance and the last ten, scrolled with ENTER on a two-line display.
+    @Test func balanceAndHistoryScroll() {
+        var flow = CashierFlow(maxPurchase: 1000)
+        #expect(flow.press("BALANCE") == .balance)
+        let history = (1...3).map { (n: Int) -> HistoryEntry in
+            let type: UInt8 = n == 2 ? 0x02 : 0x06
+            let head: [UInt8] = [0, UInt8(n), 0, 0, 0, 0, 0, 0, UInt8(n * 50), type]
+            let tail: [UInt8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x20, 0x26, 0x11, UInt8(0x20 + n), 0x08, 0x00, 0x00]
+            return HistoryEntry(head + tail)
+        }
+        flow.finished(.success(BalanceReport(cardNumber: CardNumber(hex: "8888000000000001")!, profile: .cu, balance: 9750, history: history)))
+        #expect(flow.screen == ["BALANCE 97.50", "1 -0.50 11-21"])
+        #expect(flow.press("ENTER") == nil)
+        #expect(flow.screen == ["BALANCE 97.50", "2 +1.00 11-22"])
+        _ = flow.press("ENTER")
+        #expect(flow.screen == ["BALANCE 97.50", "3 -1.50 11-23"])
+        _ = flow.press("ENTER")
+        #expect(flow.state == .idle, "past the last entry the screen closes")
+
+        var tall = CashierFlow(maxPurchase: 1000, width: 20, height: 4)
+        _ = tall.press("BALANCE")
+        tall.finished(.success(BalanceReport(cardNumber: CardNumber(hex: "8888000000000001")!, profile: .cu, balance: 0, history: [])))
+        #expect(tall.screen == ["BALANCE 0.00", "NO HISTORY", "", ""])
+    }
+
     @Test func refusedSalesShowWhyAndTakeNoAmount() {
         var flow = CashierFlow(maxPurchase: 1000, width: 20, height: 4)
         flow.refusal = "JOURNAL FAULT"

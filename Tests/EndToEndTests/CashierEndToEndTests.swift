@@ -1,6 +1,8 @@
 import Foundation
 import Journal
 import LineServer
+import Purse
+import Terminal
 import Testing
 import VirtualCards
 
@@ -54,20 +56,42 @@ extension PurchaseEndToEndTests {
 
         // The display is rewritten character by character: wait for whole screens.
         #expect(try Self.awaitScreen(socket, ["READY", "ENTER AMOUNT"], within: 10_000) == "ok READY|ENTER AMOUNT")
-        var expected = ["0.02", "0.25", "2.50"]
-        for key in ["2", "5", "0"] {
-            #expect(try controlRequest(path: socket, "press \(key)") == "ok")
-            let want = expected.removeFirst()
-            #expect(try Self.awaitScreen(socket, ["AMOUNT", want], within: 5_000) == "ok AMOUNT|\(want)")
-            #expect(try controlRequest(path: socket, "release \(key)") == "ok")
+        for (key, amount) in [("2", "0.02"), ("5", "0.25"), ("0", "2.50")] {
+            try Self.press(socket, key, until: ["AMOUNT", amount])
         }
-        #expect(try controlRequest(path: socket, "press ENTER") == "ok")
-        let result = try Self.awaitScreen(socket, ["APPROVED 2.50", "BALANCE 97.50"], within: 15_000)
-        #expect(try controlRequest(path: socket, "release ENTER") == "ok")
-        #expect(result == "ok APPROVED 2.50|BALANCE 97.50")
+        try Self.press(socket, "ENTER", until: ["APPROVED 2.50", "BALANCE 97.50"])
         #expect(try bench.cardState().balance == 9750)
         #expect(try controlRequest(path: socket, "signals").hasPrefix("ok green=on red=off"))
         let journal = Journal(directory: bench.directory.appendingPathComponent("data"))
         #expect(try journal.records(after: 0, limit: 10).map(\.record.amount) == [250])
+
+        // Any key clears the result; a balance query shows the history the sale just wrote.
+        try Self.press(socket, "CANCEL", until: ["READY", "ENTER AMOUNT"])
+        try bench.represent()
+        let today = String(BCDDateTime.now().description.dropFirst(4).prefix(4))
+        try Self.press(socket, "BALANCE", until: ["BALANCE 97.50", "1 -2.50 \(today.prefix(2))-\(today.suffix(2))"])
+        try Self.press(socket, "CANCEL", until: ["READY", "ENTER AMOUNT"])
+
+        // A sale the card cannot pay, and one cancelled while typed: the card is untouched.
+        // (No key twice in a row: a release shorter than the debounce time is a bounce, as it should be.)
+        for (key, amount) in [("9", "0.09"), ("8", "0.98"), ("7", "9.87"), ("6", "98.76")] {
+            try Self.press(socket, key, until: ["AMOUNT", amount])
+        }
+        try bench.represent()
+        try Self.press(socket, "ENTER", until: ["DECLINED", "INSUFFICIENT BAL"])
+        #expect(try controlRequest(path: socket, "signals").hasPrefix("ok green=off red=on"))
+        try Self.press(socket, "CANCEL", until: ["READY", "ENTER AMOUNT"])
+        try Self.press(socket, "5", until: ["AMOUNT", "0.05"])
+        try Self.press(socket, "CANCEL", until: ["READY", "ENTER AMOUNT"])
+        #expect(try bench.cardState().balance == 9750)
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.kind) == [.purchase, .declined])
+    }
+
+    /// A key pressed at the line level and held until the screen shows its effect, then released.
+    static func press(_ socket: String, _ key: String, until rows: [String]) throws {
+        #expect(try controlRequest(path: socket, "press \(key)") == "ok")
+        let shown = try awaitScreen(socket, rows, within: 10_000)
+        #expect(shown == "ok " + rows.joined(separator: "|"), "after \(key)")
+        #expect(try controlRequest(path: socket, "release \(key)") == "ok")
     }
 }
