@@ -9,16 +9,7 @@ import TestSupport
 /// `clearing-platform import`; nothing lost, nothing doubled, nothing marked
 /// delivered until the platform has it, and a tampered file refused.
 @Suite struct ExportTests {
-    static func run(_ tool: String, _ arguments: [String]) throws -> PosdRun {
-        let process = Process()
-        process.executableURL = binaries.appendingPathComponent(tool)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        return PosdRun.finish((process, out, err))
-    }
+    static func run(_ tool: String, _ arguments: [String]) throws -> PosdRun { try PosdRun.run(arguments, tool: tool) }
 
     @Test func exportThenImportLosesAndDoublesNothing() async throws {
         let dir = try TemporaryDirectory("posd-export")

@@ -22,16 +22,7 @@ import TestSupport
                                             to: root.appendingPathComponent("trusted-keys/vendor.pub"))
         }
 
-        func tech(_ arguments: [String]) throws -> PosdRun {
-            let process = Process()
-            process.executableURL = binaries.appendingPathComponent("posd-tech")
-            process.arguments = arguments
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            return PosdRun.finish((process, out, err))
-        }
+        func tech(_ arguments: [String]) throws -> PosdRun { try PosdRun.run(arguments, tool: "posd-tech") }
 
         /// A signed bundle of a firmware file of `size` bytes and a self-test exiting `selfTest`.
         func bundle(_ version: String, size: Int = 4096, selfTest: Int32 = 0, key signingKey: URL? = nil) throws -> URL {

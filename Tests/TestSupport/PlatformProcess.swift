@@ -103,14 +103,15 @@ public struct PosdRun {
     public var stdout: String
     public var stderr: String
 
-    public static func run(_ arguments: [String]) throws -> PosdRun {
-        let process = try start(arguments)
+    /// Runs `tool` (a binary of this package, `posd` by default) to completion.
+    public static func run(_ arguments: [String], tool: String = "posd") throws -> PosdRun {
+        let process = try start(arguments, tool: tool)
         return finish(process)
     }
 
-    public static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+    public static func start(_ arguments: [String], tool: String = "posd") throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        process.executableURL = binaries.appendingPathComponent("posd")
+        process.executableURL = binaries.appendingPathComponent(tool)
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
