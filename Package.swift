@@ -30,6 +30,9 @@ import PackageDescription
 //   VirtualCards purse card and PSAM simulators behind vpcd (Board/);
 //                deliberately independent of ISO7816 and Purse
 //   ClearingPlatform  the reference clearing platform (Tools/), Hummingbird + SQLite
+//   posd-tech    the technician's tool (Tools/Technician): provision, bundles and A/B flash,
+//                journal export, diagnostics
+//   BenchSupport, *-bench   benchmarks (Tools/Benchmarks), each against a baseline in the same run
 let package = Package(
     name: "posd",
     platforms: [.macOS(.v15)],
