@@ -61,19 +61,21 @@ struct UploadBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let uploader = Uploader(journal: posdJournal, service: ClearingClient(endpoint: endpoint, logger: logger), logger: logger)
         let rssBefore = residentMiB()
+        // Resident memory against progress: (records still undelivered, MiB), every 20 ms.
         let sampler = Task {
-            var peak = residentMiB()
+            var samples: [(left: Int, mib: Double, anon: Double)] = []
             while !Task.isCancelled {
-                peak = max(peak, residentMiB())
+                samples.append((posdJournal.offlineExposure.records, residentMiB(), residentMiB("RssAnon")))
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            return peak
+            return samples
         }
         let started = ContinuousClock.now
         let report = await uploader.deliverAll()
         let posdTime = ContinuousClock.now - started
         sampler.cancel()
-        let peak = max(await sampler.value, residentMiB())
+        let samples = await sampler.value + [(posdJournal.offlineExposure.records, residentMiB(), residentMiB("RssAnon"))]
+        let peak = samples.map(\.mib).max() ?? rssBefore
 
         let summary = try platform.summary(terminalID: posdID)
         let bareRate = Double(records) / seconds(bareTime), posdRate = Double(records) / seconds(posdTime)
@@ -83,6 +85,10 @@ struct UploadBench: AsyncParsableCommand {
         print(String(format: "ratio uploader/bare rate: %.2f (target >= 0.5); backlog cleared in %.2f s (target < 15 s)",
                      posdRate / bareRate, seconds(posdTime)))
         print(String(format: "resident memory: %.1f MiB before delivery, peak %.1f MiB during (+%.1f MiB)", rssBefore, peak, peak - rssBefore))
+        // Flat means no growth with the records delivered: the memory at each tenth of the backlog.
+        let tenths = (1...10).compactMap { tenth in samples.first { $0.left <= records - records * tenth / 10 } }
+        print("  at each tenth delivered, all resident (MiB): " + tenths.map { String(format: "%.1f", $0.mib) }.joined(separator: " "))
+        print("  at each tenth delivered, heap only (MiB):    " + tenths.map { String(format: "%.1f", $0.anon) }.joined(separator: " "))
         print("platform: \(summary.accepted) accepted, rejected \(summary.rejected), chain breaks \(summary.chainBreaks); "
             + "uploader: \(report.delivered) delivered, \(report.failures) failures, \(report.remaining) left")
         guard summary.accepted == records, report.remaining == 0 else { throw ExitCode(1) }
@@ -117,10 +123,12 @@ struct UploadBench: AsyncParsableCommand {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// VmRSS of this process, MiB.
-    func residentMiB() -> Double {
+    /// Resident memory of this process, MiB: `VmRSS` (everything), or `RssAnon`
+    /// (the heap and stacks, without the journal's memory-mapped database pages,
+    /// which the kernel can drop at will).
+    func residentMiB(_ field: String = "VmRSS") -> Double {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
               let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
         else { return 0 }
         return kib / 1024
