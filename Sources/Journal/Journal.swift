@@ -122,6 +122,10 @@ public final class Journal: Sendable {
     /// Kept in step with every append (one writer: this object), so a tap
     /// reads it without scanning the records.
     private let exposure = Mutex(OfflineExposure())
+    /// Card number of every UNCERTAIN entry, by entry id, kept in step with
+    /// the table (one writer: this object), so a tap asks "does this card have
+    /// a torn transaction?" without reading the database.
+    private let uncertainCards = Mutex<[Int64: String]>([:])
 
     public static let databaseName = "journal.sqlite"
     /// Written once when the journal is created. A marker without a database
@@ -139,6 +143,7 @@ public final class Journal: Sendable {
         let fileManager = FileManager.default
         var report = StartupReport()
         var initialExposure = OfflineExposure()
+        var initialUncertain: [Int64: String] = [:]
         var database: DatabasePool?
         var fault: String?
         do {
@@ -159,6 +164,10 @@ public final class Journal: Sendable {
                 return db.changesCount
             }
             report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true)
+            initialUncertain = try pool.read { db in
+                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, card_no FROM entry WHERE state = 'uncertain'")
+                    .map { ($0["id"] as Int64, $0["card_no"] as String) })
+            }
             initialExposure = try pool.read { db in
                 // Everything below the upload cursor is delivered: only the rest is scanned.
                 let cursor = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'") ?? 0
@@ -180,6 +189,12 @@ public final class Journal: Sendable {
         self.startup = report
         self.hotListProbe = database == nil ? nil : HotListProbe(path: databaseURL.path)
         self.exposure.withLock { $0 = initialExposure }
+        self.uncertainCards.withLock { $0 = initialUncertain }
+    }
+
+    /// True when `cardNo` has an UNCERTAIN entry; no database read.
+    public func hasUncertainEntry(cardNo: String) -> Bool {
+        uncertainCards.withLock { $0.values.contains(cardNo) }
     }
 
     private static func openPool(_ url: URL) throws -> DatabasePool {
@@ -299,7 +314,7 @@ public final class Journal: Sendable {
     /// The card answered: the entry becomes `record` (approved or declined), atomically.
     @discardableResult
     public func close(entry id: Int64, as record: ClearingRecord) throws(JournalError) -> StoredRecord {
-        try appending(record) { db in
+        let stored = try appending(record) { db in
             let stored = try Self.append(record, db)
             if record.kind == .declined {
                 // FAILED: kept with its T for audit (a declined record carries no terminal_seq).
@@ -310,14 +325,18 @@ public final class Journal: Sendable {
             }
             return stored
         }
+        forgetUncertain(id)  // only once committed: a failed close leaves the entry open
+        return stored
     }
 
     /// UNCERTAIN: DEBIT or CREDIT left and no clear answer came back.
     /// UNRESOLVED: recovery could not decide; reported, never retried.
     public func mark(entry id: Int64, _ state: OpenEntry.State, detail: String) throws(JournalError) {
-        try write { db in
+        let cardNo = try write { db in
             try db.execute(sql: "UPDATE entry SET state = ?, detail = ? WHERE id = ?", arguments: [state.rawValue, detail, id])
+            return try String.fetchOne(db, sql: "SELECT card_no FROM entry WHERE id = ?", arguments: [id])
         }
+        uncertainCards.withLock { $0[id] = state == .uncertain ? cardNo : nil }
     }
 
     /// UNRESOLVED: recovery could not decide. The entry stays open (never
@@ -325,12 +344,18 @@ public final class Journal: Sendable {
     /// case to the platform, which can settle it against the issuer's books.
     @discardableResult
     public func markUnresolved(entry id: Int64, detail: String, report: ClearingRecord) throws(JournalError) -> StoredRecord {
-        try appending(report) { db in
+        let stored = try appending(report) { db in
             let stored = try Self.append(report, db)
             try db.cachedStatement(sql: "UPDATE entry SET state = 'unresolved', detail = ?, record_seq = ? WHERE id = ?")
                 .execute(arguments: [detail, stored.record.seq, id])
             return stored
         }
+        forgetUncertain(id)
+        return stored
+    }
+
+    private func forgetUncertain(_ id: Int64) {
+        uncertainCards.withLock { _ = $0.removeValue(forKey: id) }
     }
 
     /// Appends a record that has no write-ahead entry (a decline before DEBIT).

@@ -143,8 +143,9 @@ final class JournalSeam: PurchaseJournal {
     init(_ journal: Journal) { self.journal = journal }
 
     func uncertainDebit(of card: CardNumber) -> PendingDebit? {
-        // Open entries are few: closed ones leave the table with their record.
-        guard let open = try? journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }),
+        // Almost every tap has none: the journal answers that from memory.
+        guard journal.hasUncertainEntry(cardNo: card.description),
+              let open = try? journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }),
               let debit = PendingDebit(open.entry)
         else { return nil }
         uncertain[debit] = open.id

@@ -97,11 +97,13 @@ import TestSupport
         let journal = Journal(directory: dir.url)
         let entry = try journal.recordPending(Self.entry)
         try journal.mark(entry: entry, .uncertain, detail: "no answer")
+        #expect(journal.hasUncertainEntry(cardNo: Self.entry.cardNo))
         let report = ClearingRecord(kind: .declined, time: "20261122150000", cardNo: "8888000000000001", amount: 0,
                                     balanceBefore: 10000, cardCounter: 5, reason: "recovery_unresolved")
         let stored = try journal.markUnresolved(entry: entry, detail: "balance moved, history not ours", report: report)
         #expect(stored.record.seq == 1)
         #expect(try journal.openEntries().map(\.state) == [.unresolved])
+        #expect(!journal.hasUncertainEntry(cardNo: Self.entry.cardNo), "UNRESOLVED is never retried")
         #expect(try journal.undelivered(limit: 10).map(\.record.reason) == ["recovery_unresolved"])
         #expect(journal.offlineExposure.records == 1)
     }
@@ -136,6 +138,10 @@ import TestSupport
         #expect(reopened.startup.promotedToUncertain == 1)
         let open = try reopened.openEntries()
         #expect(open.map(\.state) == [.uncertain])
+        #expect(reopened.hasUncertainEntry(cardNo: Self.entry.cardNo), "known without a read at every tap")
+        #expect(!reopened.hasUncertainEntry(cardNo: "8888000000000002"))
+        _ = try reopened.close(entry: open[0].id, as: Self.purchase)
+        #expect(!reopened.hasUncertainEntry(cardNo: Self.entry.cardNo))
         #expect(open.first?.entry == Self.entry)
     }
 
