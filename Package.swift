@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "Cashier", dependencies: ["Purse", "Hex"]),
         .target(name: "Fares", dependencies: ["Purse"]),
         .target(name: "Settings"),
-        .target(name: "BoardPanel", dependencies: ["BoardDefinition", "GPIOD", "LineIO", "Panel", "Purse", "SimLink"]),
+        .target(name: "BoardPanel", dependencies: ["BoardDefinition", "Cashier", "GPIOD", "LineIO", "Panel", "Purse", "SimLink"]),
         .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
         .target(name: "SimLink", dependencies: ["LineIO"]),
         .executableTarget(

@@ -1,4 +1,5 @@
 import BoardDefinition
+import Cashier
 import Foundation
 import GPIOD
 import LineIO
@@ -43,18 +44,15 @@ public struct BoardPanel {
     }
 }
 
-/// LED and buzzer patterns for results: green and a short beep when
-/// approved, red and a long beep otherwise.
+/// LED and buzzer patterns for results (`OutcomeSignal`): green and a short
+/// beep when this transaction was paid, red and a long beep otherwise.
 public struct Signals {
     let lines: LogicalLines
     let green: Int, red: Int, buzzer: Int
     let clock: any PanelClock
 
     public func show(_ outcome: PurchaseOutcome) throws {
-        let ok: Bool = switch outcome {
-        case .approved, .recovered: true
-        default: false
-        }
+        let ok = OutcomeSignal(outcome) == .paid
         try lines.write([green, red, buzzer], [ok, !ok, true])
         clock.wait(nanoseconds: ok ? 100_000_000 : 600_000_000)
         try lines.write([buzzer], [false])

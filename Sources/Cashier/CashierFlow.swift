@@ -79,15 +79,29 @@ public struct CashierFlow: Equatable, Sendable {
         return nil
     }
 
+    /// Shown while the card of the last sale is still in the field: the next
+    /// sale starts only once it has left (one sale, one presentation).
+    public var liftCardScreen: [String] {
+        fit(["LIFT LAST CARD", state.pendingAmount.map { "THEN PRESENT " + Self.money($0) } ?? "THEN PRESENT"])
+    }
+
+    /// Nothing was tried: the last sale's card never left the field.
+    public mutating func previousCardNeverLifted() {
+        state = .result(["NO SALE", "LIFT LAST CARD"])
+    }
+
     /// The card answered (or never came).
     public mutating func finished(_ outcome: PurchaseOutcome) {
         switch outcome {
         case .approved(let receipt):
             state = .result(["APPROVED " + Self.money(receipt.debit.amount), "BALANCE " + Self.money(receipt.balanceAfter)])
         case .recovered(let receipt):
-            state = .result(["EARLIER SALE OK", Self.money(receipt.debit.amount) + " NOT CHARGED"])
+            // An earlier torn sale of this card turned out paid; the sale keyed now was not charged.
+            state = .result(["PAID EARLIER", "NOT CHARGED NOW", "EARLIER " + Self.money(receipt.debit.amount),
+                             "BALANCE " + Self.money(receipt.balanceAfter)])
         case .uncertain:
-            state = .result(["PRESENT CARD", "AGAIN"])
+            // The card may have been debited: the cashier must not charge again.
+            state = .result(["NOT CONFIRMED", "CARD MAY BE PAID", "PRESENT CARD", "AGAIN TO SETTLE"])
         case .declined(let decline):
             state = .result(["DECLINED", decline.reason.text.uppercased()])
         case .blocked:
@@ -123,14 +137,24 @@ public struct CashierFlow: Equatable, Sendable {
             }
             lines = ["BALANCE " + Self.money(report.balance)] + (entries.isEmpty ? ["NO HISTORY"] : entries)
         }
-        return (0..<height).map { row in String((row < lines.count ? lines[row] : "").prefix(width)) }
+        return fit(lines)
+    }
+
+    func fit(_ lines: [String]) -> [String] {
+        (0..<height).map { row in String((row < lines.count ? lines[row] : "").prefix(width)) }
     }
 
     /// History lines per screen: every row under the balance.
     var historyRows: Int { max(1, height - 1) }
 
     /// Fen as yuan: 1250 → "12.50".
-    public static func money(_ fen: UInt32) -> String {
-        "\(fen / 100)." + (fen % 100 < 10 ? "0" : "") + "\(fen % 100)"
+    public static func money(_ fen: UInt32) -> String { Money(fen).description }
+    public static func money(_ fen: Int64) -> String { Money(fen).description }
+}
+
+extension CashierFlow.State {
+    /// The amount of the sale waiting for its card, if one is.
+    var pendingAmount: UInt32? {
+        if case .presentCard(let amount) = self { amount } else { nil }
     }
 }

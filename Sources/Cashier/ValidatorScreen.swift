@@ -19,14 +19,19 @@ public struct ValidatorScreen: Equatable, Sendable {
     /// A torn tap: the same card must come back.
     public var tapAgain: [String] { fit(["TAP CARD", "AGAIN"]) }
 
+    /// The screen after a tap; every outcome says what happened to the money.
     public func result(_ outcome: PurchaseOutcome) -> [String] {
         switch outcome {
         case .approved(let receipt) where receipt.debit.amount == 0:
             fit(["CHECKED IN", "BAL " + CashierFlow.money(receipt.balanceAfter)])
-        case .approved(let receipt), .recovered(let receipt):
+        case .approved(let receipt):
             fit(["FARE " + CashierFlow.money(receipt.debit.amount), "BAL " + CashierFlow.money(receipt.balanceAfter)])
+        case .recovered(let receipt):
+            // An earlier torn tap was paid; this tap was not made.
+            fit(["EARLIER TAP PAID", "TAP AGAIN", "FARE " + CashierFlow.money(receipt.debit.amount),
+                 "BAL " + CashierFlow.money(receipt.balanceAfter)])
         case .uncertain:
-            tapAgain
+            fit(["NOT CONFIRMED", "SEE DRIVER"])
         case .declined(let decline):
             fit(["REFUSED", decline.reason.text.uppercased()])
         case .blocked:
@@ -36,5 +41,16 @@ public struct ValidatorScreen: Equatable, Sendable {
 
     func fit(_ lines: [String]) -> [String] {
         (0..<height).map { row in String((row < lines.count ? lines[row] : "").prefix(width)) }
+    }
+}
+
+/// What the LEDs and buzzer say: green and a short beep only when the money
+/// for *this* transaction moved; red and a long beep for everything else
+/// (a refusal, an earlier sale completed instead, an unconfirmed debit).
+public enum OutcomeSignal: Equatable, Sendable {
+    case paid, notPaid
+
+    public init(_ outcome: PurchaseOutcome) {
+        self = if case .approved = outcome { .paid } else { .notPaid }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the clearing platform is, and who this terminal is to it. The token
 /// is a secret: it is kept out of every description, so printing or logging
@@ -20,15 +23,15 @@ public struct ClearingEndpoint: Sendable, CustomStringConvertible {
             case .notAURL(let text): "clearing URL \"\(text)\" is not an http(s) URL with a host"
             case .scheme(let scheme): "clearing URL scheme \"\(scheme)\" is not https"
             case .plainHTTPToNonLoopback(let host):
-                "plain HTTP to \(host) refused: the clearing platform must be reached over HTTPS (plain HTTP only to a loopback address)"
+                "plain HTTP to \(host) refused: the clearing platform must be reached over HTTPS (plain HTTP only to a loopback address written as one, e.g. 127.0.0.1)"
             case .terminalID(let id): "terminal id \"\(id)\" is not 12 upper-case hex digits"
             case .emptyToken: "the terminal token is empty"
             }
         }
     }
 
-    /// Checks the contract's transport rule: HTTPS, or plain HTTP only to
-    /// 127.0.0.0/8 or ::1 (or the name `localhost`).
+    /// Checks the contract's transport rule: HTTPS, or plain HTTP only to a
+    /// literal loopback address (127.0.0.0/8 or ::1).
     public init(url text: String, terminalID: String, token: String) throws(Invalid) {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
             throw .notAURL(text)
@@ -48,13 +51,20 @@ public struct ClearingEndpoint: Sendable, CustomStringConvertible {
         self.token = trimmed
     }
 
-    /// 127.0.0.0/8, ::1 (with or without brackets) and `localhost`.
+    /// A literal loopback address: IPv4 127.0.0.0/8 in dotted-quad form, or
+    /// IPv6 `::1` (with or without brackets), parsed by `inet_pton`. Names,
+    /// `localhost` included, are refused: plain HTTP carries the bearer token,
+    /// and a name's resolution is not ours to vouch for (resolv.conf, hosts).
     public static func isLoopback(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        if bare == "localhost" || bare == "::1" || bare == "0:0:0:0:0:0:0:1" { return true }
-        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else { return false }
-        return octets[0] == "127"
+        var bare = host
+        if bare.hasPrefix("[") && bare.hasSuffix("]") { bare = String(bare.dropFirst().dropLast()) }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 {
+            return UInt32(bigEndian: v4.s_addr) >> 24 == 127
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, bare, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     /// The `Authorization` header value. Only the HTTP client calls this.

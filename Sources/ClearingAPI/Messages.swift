@@ -150,6 +150,24 @@ public struct Parameters: Codable, Equatable, Sendable {
         self.fares = fares
     }
 
+    /// Why these values cannot be applied, or nil. Every amount must fit the
+    /// card's 32-bit fen and every count and duration be non-negative and
+    /// sane: the terminal computes with them on every tap.
+    public var problem: String? {
+        let amounts = [("max_purchase", maxPurchase), ("max_balance", maxBalance), ("max_load", maxLoad),
+                       ("max_offline_amount", maxOfflineAmount), ("fares.flat", fares.flat), ("fares.transfer_discount", fares.transferDiscount)]
+        for (name, value) in amounts where !(0...Int(UInt32.max)).contains(value) {
+            return "\(name) \(value) is not an amount in fen"
+        }
+        let counts = [("version", version, Int(Int32.max)), ("max_loads_per_day", maxLoadsPerDay, 10_000),
+                      ("max_offline_records", maxOfflineRecords, 100_000_000), ("max_offline_hours", maxOfflineHours, 24 * 366 * 10),
+                      ("fares.transfer_window_s", fares.transferWindowSeconds, 7 * 24 * 3600)]
+        for (name, value, most) in counts where !(0...most).contains(value) {
+            return "\(name) \(value) is outside 0...\(most)"
+        }
+        return nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case version, fares
         case merchantID = "merchant_id", maxPurchase = "max_purchase", maxBalance = "max_balance", maxLoad = "max_load"

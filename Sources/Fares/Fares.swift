@@ -37,6 +37,7 @@ public struct Route: Codable, Equatable, Sendable {
             throw .fareTable("must be \(stops.count)×\(stops.count), one row and column per stop")
         }
         guard fares.joined().allSatisfy({ $0 >= 0 }) else { throw .fareTable("has a negative fare") }
+        guard fares.joined().allSatisfy({ $0 <= Int(UInt32.max) }) else { throw .fareTable("has a fare beyond a card's 32-bit amount") }
     }
 
     public func fare(from: UInt16, to: UInt16) -> Int {
@@ -99,7 +100,7 @@ public struct FareRules: Sendable {
             }
             guard let sinceEntry, let entryTime = record.entryTime, record.line == line, sinceEntry <= maxJourneySeconds else {
                 // The last journey was never tapped off: it costs the maximum fare, and this tap opens a new one.
-                let penalty = UInt32(route.maxFare)
+                let penalty = UInt32(clamping: route.maxFare)
                 return .success(TransitCharge(amount: penalty, record: boarding(record, now: now, tappedOn: true, charged: penalty)))
             }
             if record.entryStop == stop && sinceEntry <= doubleTapSeconds {
@@ -116,9 +117,11 @@ public struct FareRules: Sendable {
     /// `fare` less the transfer discount when boarding came within the window after the last paid tap.
     func discounted(_ fare: Int, boarding: BCDDateTime, lastPaid: BCDDateTime?) -> UInt32 {
         guard let lastPaid, case let gap = boarding.seconds(since: lastPaid), gap >= 0, gap <= transferWindowSeconds else {
-            return UInt32(max(0, fare))
+            return UInt32(clamping: fare)
         }
-        return UInt32(max(0, fare - transferDiscount))
+        // Clamped: the fare and the discount come from files and the platform, and nothing they say may trap.
+        let (less, overflow) = fare.subtractingReportingOverflow(max(0, transferDiscount))
+        return overflow ? 0 : UInt32(clamping: less)
     }
 
     /// The record of a boarding here and now.

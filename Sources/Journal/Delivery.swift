@@ -141,13 +141,6 @@ extension Journal {
 }
 
 extension Journal {
-    /// `time` of the newest record: no later record may carry an earlier time.
-    public var lastRecordTime: String? {
-        get throws(JournalError) { try read { try String.fetchOne($0, sql: "SELECT time FROM record ORDER BY seq DESC LIMIT 1") } }
-    }
-}
-
-extension Journal {
     static let clockOffsetKey = "clock_offset_s"
 
     /// Seconds added to the local clock for every transaction time: the

@@ -11,10 +11,20 @@ extension Journal {
     }
 
     /// True when `cardNo` is on the hot list. One primary-key probe, nothing loaded.
-    public func isHotListed(_ cardNo: String) -> Bool {
-        guard let key = Self.key(cardNo) else { return false }
+    /// Throws when neither the probe nor a normal read can answer: a money
+    /// path must refuse the card then, never take it as unlisted.
+    public func isHotListed(_ cardNo: String) throws(JournalError) -> Bool {
+        guard let key = Self.key(cardNo) else { throw .storage("card number \(cardNo) is not 16 hex digits") }
         if let answer = hotListProbe?.contains(key) { return answer }
-        return (try? unsafeRead { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) }) == true
+        do {
+            return try unsafeRead { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) } == true
+        } catch let error as JournalError {
+            throw error
+        } catch let error as DatabaseError {
+            throw Self.classify(error)
+        } catch {
+            throw .storage("\(error)")
+        }
     }
 
     /// The version last applied (0: none yet).

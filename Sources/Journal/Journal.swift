@@ -126,11 +126,20 @@ public final class Journal: Sendable {
     /// the table (one writer: this object), so a tap asks "does this card have
     /// a torn transaction?" without reading the database.
     private let uncertainCards = Mutex<[Int64: String]>([:])
+    /// `time` of the newest record, kept in step with every append: the floor
+    /// for the next transaction time, read once at open (where a failure is
+    /// the fault state), so no tap can fail to read it.
+    private let newestTime = Mutex<String?>(nil)
+    /// This journal's identity, stored inside the database and in `journal.id`.
+    public let identity: String?
 
     public static let databaseName = "journal.sqlite"
-    /// Written once when the journal is created. A marker without a database
-    /// means the database went missing: a fault, never a silent fresh start.
+    /// Written when the journal is created, holding the identity also stored
+    /// inside the database. A marker without a database, beside an empty
+    /// database, or naming another journal means the journal was lost or
+    /// replaced: a fault, never a silent fresh start.
     public static let markerName = "journal.id"
+    static let identityKey = "journal_id"
 
     public var databaseURL: URL { directory.appendingPathComponent(Self.databaseName) }
 
@@ -144,20 +153,31 @@ public final class Journal: Sendable {
         var report = StartupReport()
         var initialExposure = OfflineExposure()
         var initialUncertain: [Int64: String] = [:]
+        var initialNewest: String?
+        var identity: String?
         var database: DatabasePool?
         var fault: String?
         do {
             try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
-            let existed = fileManager.fileExists(atPath: databaseURL.path)
-            if !existed && fileManager.fileExists(atPath: marker.path) {
-                throw JournalError.fault("journal database \(databaseURL.path) is missing")
+            let marked: String?
+            if fileManager.fileExists(atPath: marker.path) {
+                guard let text = try? String(contentsOf: marker, encoding: .utf8) else {
+                    throw JournalError.fault("\(marker.path) is unreadable")
+                }
+                marked = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else {
+                marked = nil
+            }
+            if let marked {
+                guard fileManager.fileExists(atPath: databaseURL.path) else {
+                    throw JournalError.fault("journal database \(databaseURL.path) is missing")
+                }
+                // Looked at read-only first: a truncated or replaced file is not even opened for writing.
+                try Self.checkHasJournalSchema(databaseURL, marked: marked)
             }
             let pool = try Self.openPool(databaseURL)
             database = pool
-            try Self.migrator.migrate(pool)
-            if !existed {
-                try Data(UUID().uuidString.utf8).write(to: marker, options: .atomic)
-            }
+            identity = try Self.establishIdentity(pool, marked: marked, marker: marker)
             try Self.checkIntegrity(pool)
             report.promotedToUncertain = try pool.write { db in
                 try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
@@ -168,6 +188,7 @@ public final class Journal: Sendable {
                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, card_no FROM entry WHERE state = 'uncertain'")
                     .map { ($0["id"] as Int64, $0["card_no"] as String) })
             }
+            initialNewest = try pool.read { try String.fetchOne($0, sql: "SELECT time FROM record ORDER BY seq DESC LIMIT 1") }
             initialExposure = try pool.read { db in
                 // Everything below the upload cursor is delivered: only the rest is scanned.
                 let cursor = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'") ?? 0
@@ -188,9 +209,50 @@ public final class Journal: Sendable {
         self.fault = fault
         self.startup = report
         self.hotListProbe = database == nil ? nil : HotListProbe(path: databaseURL.path)
+        self.identity = identity
         self.exposure.withLock { $0 = initialExposure }
         self.uncertainCards.withLock { $0 = initialUncertain }
+        self.newestTime.withLock { $0 = initialNewest }
     }
+
+    /// Checks that the database is the journal `journal.id` names (when there
+    /// is a marker) before anything is written to it, migrates it, and returns
+    /// its identity. A new journal gets a fresh identity, stored inside the
+    /// database first and in the marker after, so a crash in between leaves a
+    /// journal whose marker is simply rewritten at the next open.
+    private static func checkHasJournalSchema(_ url: URL, marked: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let hasSchema = (try? DatabaseQueue(path: url.path, configuration: configuration).read { try $0.tableExists("record") }) ?? false
+        guard hasSchema else {
+            throw JournalError.fault("journal database is empty but \(markerName) names journal \(marked): "
+                                     + "it was truncated or replaced; not starting a new chain over it")
+        }
+    }
+
+    private static func establishIdentity(_ pool: DatabasePool, marked: String?, marker: URL) throws -> String {
+        try migrator.migrate(pool)
+        let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
+        switch (stored, marked) {
+        case (let stored?, let marked?) where stored != marked:
+            throw JournalError.fault("journal database is journal \(stored) but \(markerName) names journal \(marked): it was replaced")
+        case (let stored?, _):
+            if marked == nil { try Data(stored.utf8).write(to: marker, options: .atomic) }
+            return stored
+        case (nil, let marked?):
+            // A journal made before identities were stored inside it: adopt the marker's.
+            try pool.write { try setSetting(identityKey, marked, $0) }
+            return marked
+        case (nil, nil):
+            let fresh = UUID().uuidString
+            try pool.write { try setSetting(identityKey, fresh, $0) }
+            try Data(fresh.utf8).write(to: marker, options: .atomic)
+            return fresh
+        }
+    }
+
+    /// `time` of the newest record (nil: none yet); no database read.
+    public var lastRecordTime: String? { newestTime.withLock { $0 } }
 
     /// True when `cardNo` has an UNCERTAIN entry; no database read.
     public func hasUncertainEntry(cardNo: String) -> Bool {
@@ -369,12 +431,18 @@ public final class Journal: Sendable {
     public func append(contentsOf records: [ClearingRecord]) throws(JournalError) {
         try tracked({ db in
             for record in records { _ = try Self.append(record, db) }
-        }, then: { exposure, _ in records.forEach { exposure.add($0) } })
+        }, then: { exposure, _ in
+            records.forEach { exposure.add($0) }
+            if let last = records.last { newestTime.withLock { $0 = last.time } }
+        })
     }
 
-    /// A write that adds `record`; the exposure follows only once it committed.
+    /// A write that adds `record`; the exposure and the newest time follow only once it committed.
     private func appending<T>(_ record: ClearingRecord, _ body: (Database) throws -> T) throws(JournalError) -> T {
-        try tracked(body) { exposure, _ in exposure.add(record) }
+        try tracked(body) { exposure, _ in
+            exposure.add(record)
+            newestTime.withLock { $0 = record.time }
+        }
     }
 
     /// A write that changes what is undelivered. The exposure lock is held

@@ -34,10 +34,11 @@ public struct BalanceReport: Equatable, Sendable {
 public struct BalanceQuery {
     public var profiles: [PurseProfile]
     /// The hot list: a balance query needs no PSAM and no journal, except for
-    /// a listed card, which is blocked (§8.4, §8.5).
-    public var isHotListed: (CardNumber) -> Bool
+    /// a listed card, which is blocked (§8.4, §8.5). A hot list that cannot
+    /// be read refuses the card rather than treat it as unlisted.
+    public var isHotListed: (CardNumber) throws -> Bool
 
-    public init(profiles: [PurseProfile] = PurseProfile.allCases, isHotListed: @escaping (CardNumber) -> Bool = { _ in false }) {
+    public init(profiles: [PurseProfile] = PurseProfile.allCases, isHotListed: @escaping (CardNumber) throws -> Bool = { _ in false }) {
         self.profiles = profiles
         self.isHotListed = isHotListed
     }
@@ -50,7 +51,11 @@ public struct BalanceQuery {
             var card = CardSession(channel: channel)
             let purse = try card.selectPurse(profiles)
             card.cardNumber = purse.info.cardNumber
-            if isHotListed(purse.info.cardNumber) {
+            let listed: Bool
+            do { listed = try isHotListed(purse.info.cardNumber) } catch {
+                throw Decline(.journalUnavailable, "hot list unreadable: \(error)", cardNumber: purse.info.cardNumber)
+            }
+            if listed {
                 if let psam { blocked(CardBlocking(card: card, psam: psam, permanent: false).run()) }
                 throw Decline(.hotListed, "card on the hot list", cardNumber: purse.info.cardNumber)
             }

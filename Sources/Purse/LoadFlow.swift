@@ -44,7 +44,7 @@ public struct LoadFlow {
             card.cardNumber = number
             if let recovered = try journal.recoverTornEntry(card: card, number: number) { return .recovered(recovered) }
             try purse.checkValidity(on: time.date)
-            if journal.isHotListed(number) { return .blocked(CardBlocking(card: card, psam: psam, permanent: false).run()) }
+            if try journal.checkHotList(number) { return .blocked(CardBlocking(card: card, psam: psam, permanent: false).run()) }
 
             let verify = try card.send(PurseCommand.verifyPIN(pin))
             switch verify.status.value {
@@ -57,13 +57,21 @@ public struct LoadFlow {
 
             let data = try card.expect(PurseCommand.initializeForLoad(keyIndex: keyIndex, amount: amount, terminal: psam.terminalNumber),
                                        length: 16)
+            let figures = CardFigures(balance: UInt32(BigEndian.uint(data[0..<4])), counter: UInt16(BigEndian.uint(data[4..<6])))
             let algorithmID = data[7]
             guard algorithmID == 0x00 || algorithmID == 0x04 else {
-                throw Decline(.unsupportedAlgorithm, "algorithm id \(algorithmID.hexByte)", cardNumber: number)
+                throw Decline(.unsupportedAlgorithm, "algorithm id \(algorithmID.hexByte)", cardNumber: number, learned: figures)
+            }
+            // A balance that the load would carry past 32 bits, or an exhausted
+            // online counter the card should have refused (9402), is not a card
+            // to credit: the platform is not asked for MAC2.
+            guard UInt64(figures.balance) + UInt64(amount) <= UInt64(UInt32.max), figures.counter < 0xFFFF else {
+                throw Decline(.cardError, "INITIALIZE FOR LOAD gave balance \(figures.balance), online counter \(figures.counter)",
+                              cardNumber: number, learned: figures)
             }
             let pending = PendingDebit(
                 cardNumber: number, profile: purse.profile, transactionType: 0x02, amount: amount,
-                balanceBefore: UInt32(BigEndian.uint(data[0..<4])), counter: UInt16(BigEndian.uint(data[4..<6])),
+                balanceBefore: figures.balance, counter: figures.counter,
                 keyVersion: data[6], algorithmID: algorithmID, cardRandom: Array(data[8..<12]),
                 terminalSequence: 0, time: time, terminalNumber: psam.terminalNumber)
             return .ready(LoadAuthorisation(pending: pending, mac1: Array(data[12..<16])))
@@ -89,7 +97,14 @@ public struct LoadFlow {
         }
         switch (answer.status.value, answer.data.count) {
         case (0x9000, 4):
-            return .approved(PurchaseReceipt(debit: pending, tac: answer.data, mac2: mac2, mac2Verified: true))
+            let receipt = PurchaseReceipt(debit: pending, tac: answer.data, mac2: mac2, mac2Verified: true)
+            // COMPLETE durable before anything else is sent (§9.2).
+            do {
+                try journal.recordComplete(receipt)
+            } catch {
+                return .uncertain(pending, detail: "credited by the card but not journalled (\(error))")
+            }
+            return .approved(receipt)
         case (0x9302, 0):
             return .declined(Decline(.mac2Rejected, "CREDIT answered 9302", cardNumber: pending.cardNumber, pending: pending))
         default:

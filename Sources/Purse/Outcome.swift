@@ -101,6 +101,13 @@ public struct PendingDebit: Hashable, Sendable {
     /// The composite record written with a CAPP purchase (type `09`).
     public var composite: [UInt8]?
 
+    /// Whether `other` names the same card transaction: one card, one type,
+    /// one counter value (what GET TRANSACTION PROVE is asked for).
+    public func isTransaction(of other: PendingDebit) -> Bool {
+        cardNumber == other.cardNumber && transactionType == other.transactionType && counter == other.counter
+            && terminalSequence == other.terminalSequence
+    }
+
     /// A load (type `02`): `counter` is then the online counter.
     public var isLoad: Bool { transactionType == 0x02 }
 
@@ -131,9 +138,52 @@ public struct PurchaseReceipt: Equatable, Sendable {
     /// False when the PSAM did not confirm MAC2 (`80 72` failed). The debit
     /// stands; the contract calls for an alarm (`mac2_unverified`).
     public var mac2Verified: Bool
+    /// The proof came from GET TRANSACTION PROVE after a torn transaction
+    /// (§9.3); its MAC2 is not PSAM-checked, by the contract.
+    public var recovered: Bool
 
-    public var balanceAfter: UInt32 {
-        debit.isLoad ? debit.balanceBefore + debit.amount : debit.balanceBefore - debit.amount
+    public init(debit: PendingDebit, tac: [UInt8], mac2: [UInt8], mac2Verified: Bool, recovered: Bool = false) {
+        self.debit = debit
+        self.tac = tac
+        self.mac2 = mac2
+        self.mac2Verified = mac2Verified
+        self.recovered = recovered
+    }
+
+    /// The balance the card holds after this transaction, in fen. Signed:
+    /// a card with an overdraft limit may go below zero. Computed in 64 bits
+    /// from 32-bit figures, so no card-supplied value can overflow it.
+    public var balanceAfter: Int64 {
+        debit.isLoad ? Int64(debit.balanceBefore) + Int64(debit.amount) : Int64(debit.balanceBefore) - Int64(debit.amount)
+    }
+
+    /// The contract's alarm: a fresh debit whose MAC2 the PSAM did not confirm.
+    public var mac2Alarm: Bool { !recovered && !debit.isLoad && !mac2Verified }
+}
+
+/// The balance and counter a card reported, as far as the terminal learned
+/// them: what a `declined` record carries (clearing API, Clarifications).
+public struct CardFigures: Equatable, Sendable {
+    public var balance: UInt32
+    public var counter: UInt16
+
+    public init(balance: UInt32, counter: UInt16) {
+        self.balance = balance
+        self.counter = counter
+    }
+}
+
+/// Fen shown as yuan with two decimals: 1250 → "12.50", -30 → "-0.30".
+/// The one money format of every surface (CLI, displays).
+public struct Money: CustomStringConvertible, Equatable, Sendable {
+    public let fen: Int64
+    public init(_ fen: Int64) { self.fen = fen }
+    public init(_ fen: UInt32) { self.fen = Int64(fen) }
+
+    public var description: String {
+        let magnitude = fen.magnitude
+        let cents = magnitude % 100
+        return (fen < 0 ? "-" : "") + "\(magnitude / 100)." + (cents < 10 ? "0" : "") + "\(cents)"
     }
 }
 
@@ -144,12 +194,16 @@ public struct Decline: Equatable, Sendable, Error {
     public var detail: String
     public var cardNumber: CardNumber?
     public var pending: PendingDebit?
+    /// The card's balance and counter, when INITIALIZE gave them before the refusal.
+    public var learned: CardFigures?
 
-    public init(_ reason: DeclineReason, _ detail: String, cardNumber: CardNumber? = nil, pending: PendingDebit? = nil) {
+    public init(_ reason: DeclineReason, _ detail: String, cardNumber: CardNumber? = nil, pending: PendingDebit? = nil,
+                learned: CardFigures? = nil) {
         self.reason = reason
         self.detail = detail
         self.cardNumber = cardNumber
         self.pending = pending
+        self.learned = learned ?? pending.map { CardFigures(balance: $0.balanceBefore, counter: $0.counter) }
     }
 }
 

@@ -1,17 +1,22 @@
 import Hex
 import ISO7816
 
-/// What the purchase flow needs from the journal.
+/// What the purchase flow needs from the journal. Every read that can fail
+/// throws: on a money path "could not read" is never taken for "nothing there".
 public protocol PurchaseJournal {
     /// The UNCERTAIN debit of this card, if one is open (§9.3).
-    func uncertainDebit(of card: CardNumber) -> PendingDebit?
+    func uncertainDebit(of card: CardNumber) throws -> PendingDebit?
     /// Makes how recovery settled `debit` durable, before the card is served further.
     func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws
     /// Makes the PENDING entry durable. Called after MAC1 and before the first
     /// DEBIT byte; if it throws, the purchase is declined with the card untouched.
     func recordPending(_ debit: PendingDebit) throws
+    /// Makes the finished transaction durable (COMPLETE, §9.2) as soon as the
+    /// card has answered, before anything else is sent (the PSAM's MAC2 check
+    /// included): a terminal that dies after this holds a deliverable record.
+    func recordComplete(_ receipt: PurchaseReceipt) throws
     /// The hot list, kept in the journal's database.
-    func isHotListed(_ card: CardNumber) -> Bool
+    func isHotListed(_ card: CardNumber) throws -> Bool
 }
 
 extension PurchaseJournal {
@@ -19,7 +24,11 @@ extension PurchaseJournal {
     /// else is done with it: the committed transaction's receipt, or nil when
     /// there was none or it provably did not happen (serve the card afresh).
     func recoverTornEntry(card: CardSession, number: CardNumber) throws(Decline) -> PurchaseReceipt? {
-        guard let torn = uncertainDebit(of: number) else { return nil }
+        let found: PendingDebit?
+        do { found = try uncertainDebit(of: number) } catch {
+            throw Decline(.journalUnavailable, "open entries unreadable: \(error)", cardNumber: number)
+        }
+        guard let torn = found else { return nil }
         let result = Recovery(card: card, debit: torn).run()
         do {
             try settle(torn, result)
@@ -33,6 +42,13 @@ extension PurchaseJournal {
         case .noAnswer(let why): throw Decline(.cardRemoved, why, cardNumber: number)
         }
     }
+
+    /// Whether the card is hot-listed; a hot list that cannot be read refuses the card.
+    func checkHotList(_ number: CardNumber) throws(Decline) -> Bool {
+        do { return try isHotListed(number) } catch {
+            throw Decline(.journalUnavailable, "hot list unreadable: \(error)", cardNumber: number)
+        }
+    }
 }
 
 /// A journal seam with write-ahead only and nothing to recover (benchmarks, tests).
@@ -42,6 +58,7 @@ public struct WriteAheadOnly: PurchaseJournal {
     public func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
     public func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
     public func recordPending(_ debit: PendingDebit) throws { try record(debit) }
+    public func recordComplete(_ receipt: PurchaseReceipt) throws {}
     public func isHotListed(_ card: CardNumber) -> Bool { false }
 }
 
@@ -116,7 +133,7 @@ public struct PurchaseFlow {
         }
         if let recovered = try journal.recoverTornEntry(card: card, number: number) { return .recovered(recovered) }
         try purse.checkValidity(on: time.date)
-        if journal.isHotListed(number) {
+        if try journal.checkHotList(number) {
             return .blocked(CardBlocking(card: card, psam: psam, permanent: permanentBlock).run())
         }
 
@@ -125,7 +142,21 @@ public struct PurchaseFlow {
 
         let initialize = PurseCommand.initializeForPurchase(
             p1: composite == nil ? 0x01 : 0x03, keyIndex: psam.purchaseKeyIndex, amount: amount, terminal: psam.terminalNumber)
-        let session = try InitializeForPurchase(card.expect(initialize, length: InitializeForPurchase.length), card: card)
+        let session = try InitializeForPurchase(card.expect(initialize, length: InitializeForPurchase.length), amount: amount, card: card)
+        do {
+            return try debit(card: card, channel: channel, psam: psam, purse: purse, session: session, amount: amount,
+                             composite: composite, code: code, time: time)
+        } catch {
+            // A decline after INITIALIZE carries the balance and counter the card gave.
+            var decline = error
+            decline.learned = decline.learned ?? CardFigures(balance: session.balance, counter: session.counter)
+            throw decline
+        }
+    }
+
+    /// From MAC1 to the card's answer to DEBIT (§8.1 steps 4–8).
+    private func debit(card: CardSession, channel: APDUChannel, psam: PSAM, purse: SelectedPurse, session: InitializeForPurchase,
+                       amount: UInt32, composite: [UInt8]?, code: [UInt8]?, time: BCDDateTime) throws(Decline) -> PurchaseOutcome {
 
         let transactionType: UInt8 = composite == nil ? 0x06 : 0x09
         let mac1Input = session.random + BigEndian.bytes(UInt64(session.counter), width: 2)
@@ -169,10 +200,15 @@ public struct PurchaseFlow {
         }
         switch (answer.status.value, answer.data.count) {
         case (0x9000, 8):
-            let tac = Array(answer.data[0..<4])
-            let mac2 = Array(answer.data[4..<8])
-            let verified = psam.verifyMAC2(mac2)
-            return .approved(PurchaseReceipt(debit: pending, tac: tac, mac2: mac2, mac2Verified: verified))
+            var receipt = PurchaseReceipt(debit: pending, tac: Array(answer.data[0..<4]), mac2: Array(answer.data[4..<8]), mac2Verified: false)
+            // COMPLETE durable before 80 72 (§8.1 steps 7 → 8): the debit stands whatever the PSAM says.
+            do {
+                try journal.recordComplete(receipt)
+            } catch {
+                return .uncertain(pending, detail: "approved by the card but not journalled (\(error))")
+            }
+            receipt.mac2Verified = psam.verifyMAC2(receipt.mac2)
+            return .approved(receipt)
         case (0x9302, 0):
             throw Decline(.mac1Rejected, "DEBIT answered 9302", cardNumber: purse.info.cardNumber, pending: pending)
         default:
@@ -190,14 +226,29 @@ struct InitializeForPurchase {
     let algorithmID: UInt8
     let random: [UInt8]
 
-    init(_ data: [UInt8], card: CardSession) throws(Decline) {
+    /// Overdraft limit (3 bytes): the card may take `amount` up to balance + overdraft.
+    let overdraft: UInt32
+
+    /// Refuses figures a card that accepted `amount` cannot have given (it
+    /// should have answered `9401` or `9402`): nothing a card says may lead
+    /// to an impossible balance after the debit.
+    init(_ data: [UInt8], amount: UInt32, card: CardSession) throws(Decline) {
         balance = UInt32(BigEndian.uint(data[0..<4]))
         counter = UInt16(BigEndian.uint(data[4..<6]))
+        overdraft = UInt32(BigEndian.uint(data[6..<9]))
         keyVersion = data[9]
         algorithmID = data[10]
         random = Array(data[11..<15])
+        let figures = CardFigures(balance: balance, counter: counter)
         guard algorithmID == 0x00 || algorithmID == 0x04 else {
-            throw Decline(.unsupportedAlgorithm, "algorithm id \(algorithmID.hexByte)", cardNumber: card.cardNumber)
+            throw Decline(.unsupportedAlgorithm, "algorithm id \(algorithmID.hexByte)", cardNumber: card.cardNumber, learned: figures)
+        }
+        guard UInt64(amount) <= UInt64(balance) + UInt64(overdraft) else {
+            throw Decline(.cardError, "INITIALIZE accepted \(amount) with balance \(balance) and overdraft \(overdraft)",
+                          cardNumber: card.cardNumber, learned: figures)
+        }
+        guard counter < 0xFFFF else {
+            throw Decline(.cardError, "INITIALIZE accepted with its offline counter exhausted", cardNumber: card.cardNumber, learned: figures)
         }
     }
 }

@@ -31,7 +31,7 @@ struct Recovery {
         if proof.status.isSuccess && proof.data.count == 8 {
             // MAC ‖ TAC: the reverse of DEBIT's TAC ‖ MAC2.
             return .committed(PurchaseReceipt(debit: debit, tac: Array(proof.data[4..<8]), mac2: Array(proof.data[0..<4]),
-                                              mac2Verified: false))
+                                              mac2Verified: false, recovered: true))
         }
         // Step 3: 9406 or anything else: look at the balance and the newest record.
         let balance: UInt32

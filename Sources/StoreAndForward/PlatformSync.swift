@@ -20,17 +20,34 @@ public struct PlatformSync: Sendable {
         self.logger = logger
     }
 
-    /// The parameters last received, if any.
-    public static func storedParameters(in journal: Journal) -> Parameters? {
-        guard let text = (try? journal.setting(parametersKey)) ?? nil else { return nil }
-        return try? JSONDecoder().decode(Parameters.self, from: Data(text.utf8))
+    /// Stored parameters that are there but cannot be read or decoded.
+    public struct UnreadableParameters: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The parameters last received, or nil when none have been. Throws when
+    /// they are stored but unreadable: limits must then not fall back to defaults.
+    public static func storedParameters(in journal: Journal) throws(UnreadableParameters) -> Parameters? {
+        let text: String?
+        do { text = try journal.setting(parametersKey) } catch {
+            throw UnreadableParameters(description: "stored parameters unreadable: \(error)")
+        }
+        guard let text else { return nil }
+        let parameters: Parameters
+        do { parameters = try JSONDecoder().decode(Parameters.self, from: Data(text.utf8)) } catch {
+            throw UnreadableParameters(description: "stored parameters do not decode: \(error)")
+        }
+        if let problem = parameters.problem { throw UnreadableParameters(description: "stored parameters invalid: \(problem)") }
+        return parameters
     }
 
     /// Fetches the parameters (conditional on the stored ETag); returns them when they changed.
     @discardableResult
     public func refreshParameters() async throws(ClearingError) -> Parameters? {
         let etag = (try? journal.setting(Self.etagKey)) ?? nil
-        let answer = try await service.parameters(ifNoneMatch: Self.storedParameters(in: journal) == nil ? nil : etag)
+        // Without readable parameters the next answer must be whole, not a 304.
+        let held = (try? Self.storedParameters(in: journal)) ?? nil
+        let answer = try await service.parameters(ifNoneMatch: held == nil ? nil : etag)
         ClockCorrection.follow(answer.serverDate, journal: journal, logger: logger)
         guard case .changed(let parameters, let newTag) = answer.body else { return nil }
         do {

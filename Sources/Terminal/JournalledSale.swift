@@ -26,7 +26,7 @@ extension Terminal {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
         let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
-        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, askAgain: askAgain) { card, torn in
+        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             purchase(on: card, amount: amount, time: journal.transactionTime(), journal: journal, requiredCard: torn)
         }
     }
@@ -39,32 +39,69 @@ extension Terminal {
         let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) {
             tap(on: $0, time: time, journal: journal, mostCharged: mostCharged, fare: fare)
         }
-        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, askAgain: askAgain) { card, torn in
+        return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             tap(on: card, time: journal.transactionTime(), journal: journal, mostCharged: mostCharged, requiredCard: torn, fare: fare)
         }
     }
 
-    /// After an `uncertain` outcome: asks for the same card (calling
-    /// `askAgain` once) for up to `waitMilliseconds`, and runs `retry` on it,
-    /// which begins with recovery. Other cards, and a card pulled too soon,
-    /// are refused and waited past. Any other outcome is returned as it is.
-    func settleOnSameCard(_ outcome: PurchaseOutcome, waitMilliseconds: UInt32, askAgain: (CardNumber) -> Void,
+    /// After an `uncertain` outcome: settles it on the same card within
+    /// `waitMilliseconds` (§9.3). Recovery runs at once if the card is still
+    /// in the field (a malformed or lost DEBIT answer leaves it there);
+    /// otherwise `askAgain` is called once and the card awaited. As long as
+    /// the card's torn entry is still open in `journal` (the card pulled
+    /// again, another card, recovery itself torn), and when the fresh sale
+    /// after a proven non-commit tears too, the terminal keeps asking until
+    /// the wait runs out, and then returns the newest torn outcome. Recovery
+    /// proving *this* sale committed is this sale's approval: it is returned
+    /// as `.approved`, never as an earlier sale.
+    func settleOnSameCard(_ outcome: PurchaseOutcome, waitMilliseconds: UInt32, journal: Journal, askAgain: (CardNumber) -> Void,
                           retry: (APDUChannel, CardNumber) -> PurchaseOutcome) -> PurchaseOutcome {
-        guard case .uncertain(let torn, _) = outcome, waitMilliseconds > 0 else { return outcome }
-        askAgain(torn.cardNumber)
+        guard case .uncertain(var torn, _) = outcome, waitMilliseconds > 0 else { return outcome }
+        var latest = outcome
+        var asked = false
         let deadline = ContinuousClock.now + .milliseconds(Int(waitMilliseconds))
-        while case let left = deadline - ContinuousClock.now, left > .zero {
-            let millis = UInt32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
-            do {
-                try waitForRemoval(timeoutMilliseconds: millis)
-                let again = try withCard(timeoutMilliseconds: millis) { retry($0, torn.cardNumber) }
-                if case .declined(let decline) = again, [.wrongCard, .cardRemoved].contains(decline.reason) { continue }
-                return again
-            } catch {
-                break  // the wait ran out
-            }
+        func millisecondsLeft() -> UInt32 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return 0 }
+            return UInt32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
         }
-        return outcome
+        /// Asks for the card (once) and waits, bounded, until the one in the field has left.
+        func awaitPresentation() -> Bool {
+            if !asked {
+                askAgain(torn.cardNumber)
+                asked = true
+            }
+            let left = millisecondsLeft()
+            guard left > 0 else { return false }
+            do { try waitForRemoval(timeoutMilliseconds: left) } catch { return false }
+            return true
+        }
+        while case let left = millisecondsLeft(), left > 0 {
+            let again: PurchaseOutcome
+            do {
+                again = try withCard(timeoutMilliseconds: left) { retry($0, torn.cardNumber) }
+            } catch {
+                // No card to talk to (it left, or pcscd still lists a card that vanished).
+                if awaitPresentation() { continue } else { break }
+            }
+            if case .uncertain(let newer, _) = again {
+                // Settled as not committed, then the fresh sale tore too.
+                torn = newer
+                latest = again
+            }
+            if journal.hasUncertainEntry(cardNo: torn.cardNumber.description) {
+                // Not settled yet (torn again, the card went away, or another card came).
+                if awaitPresentation() { continue } else { break }
+            }
+            switch again {
+            case .recovered(let receipt) where receipt.debit.isTransaction(of: torn):
+                return .approved(receipt)
+            default:
+                return again
+            }
+            break
+        }
+        return latest
     }
 
     /// One journalled purchase on a card already connected.
@@ -90,6 +127,9 @@ extension Terminal {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
+        if let unknown = offlineLimits.unknown {
+            return .declined(Decline(.journalUnavailable, unknown))
+        }
         // A re-presented card settles an earlier sale: never refused for limits.
         if requiredCard == nil, let why = offlineLimits.refusal(journal.offlineExposure, amount: mostCharged, now: time) {
             return .declined(Decline(.offlineLimit, why))
@@ -105,19 +145,16 @@ extension Terminal {
         do {
             switch outcome {
             case .approved(let receipt):
-                guard let entry else { return outcome }
-                do {
-                    try journal.close(entry: entry, as: ClearingRecord(receipt))
-                } catch {
-                    return .uncertain(receipt.debit, detail: "approved by the card but not journalled (\(error)): present the card again")
-                }
+                // COMPLETE was made durable by the flow, before anything else was sent.
+                if receipt.mac2Alarm { configuration.log("ALARM mac2_unverified: card \(receipt.debit.cardNumber), T \(receipt.debit.terminalSequence)") }
             case .declined(let decline):
                 if let entry, let pending = decline.pending {
                     try journal.close(entry: entry, as: ClearingRecord(declined: decline, time: pending.time))
                 } else if decline.cardNumber != nil && decline.reason != .notCommitted {
                     try journal.append(ClearingRecord(declined: decline, time: time))
                 }
-            case .uncertain(_, let detail):
+            case .uncertain(let pending, let detail):
+                configuration.log("uncertain: card \(pending.cardNumber) counter \(pending.counter): \(detail)")
                 if let entry { try journal.mark(entry: entry, .uncertain, detail: detail) }
             case .recovered:
                 break  // settled in the journal by the flow, before this
@@ -142,12 +179,17 @@ final class JournalSeam: PurchaseJournal {
 
     init(_ journal: Journal) { self.journal = journal }
 
-    func uncertainDebit(of card: CardNumber) -> PendingDebit? {
+    /// Throws when the card has an UNCERTAIN entry that cannot be read back:
+    /// serving the card as if it had none could debit it twice.
+    func uncertainDebit(of card: CardNumber) throws -> PendingDebit? {
         // Almost every tap has none: the journal answers that from memory.
-        guard journal.hasUncertainEntry(cardNo: card.description),
-              let open = try? journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }),
-              let debit = PendingDebit(open.entry)
-        else { return nil }
+        guard journal.hasUncertainEntry(cardNo: card.description) else { return nil }
+        guard let open = try journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }) else {
+            throw JournalError.storage("the UNCERTAIN entry of card \(card) is not in the journal")
+        }
+        guard let debit = PendingDebit(open.entry) else {
+            throw JournalError.storage("UNCERTAIN entry #\(open.id) of card \(card) does not parse")
+        }
         uncertain[debit] = open.id
         return debit
     }
@@ -156,11 +198,10 @@ final class JournalSeam: PurchaseJournal {
         guard let id = uncertain[debit] else { return }
         switch result {
         case .committed(let receipt):
-            var record = ClearingRecord(receipt)
-            record.recovered = true
-            try journal.close(entry: id, as: record)
+            try journal.close(entry: id, as: ClearingRecord(receipt))
         case .notCommitted:
-            try journal.close(entry: id, as: ClearingRecord(settled: debit, reason: "debit_not_committed", time: journal.transactionTime()))
+            let reason = debit.isLoad ? "credit_not_committed" : "debit_not_committed"
+            try journal.close(entry: id, as: ClearingRecord(settled: debit, reason: reason, time: journal.transactionTime()))
         case .unresolved(let why):
             try journal.markUnresolved(entry: id, detail: why,
                                        report: ClearingRecord(settled: debit, reason: "recovery_unresolved", time: journal.transactionTime()))
@@ -173,21 +214,32 @@ final class JournalSeam: PurchaseJournal {
         pendingEntry = try journal.recordPending(PendingEntry(debit))
     }
 
-    func isHotListed(_ card: CardNumber) -> Bool { journal.isHotListed(card.description) }
+    func recordComplete(_ receipt: PurchaseReceipt) throws {
+        guard let entry = pendingEntry else {
+            throw JournalError.storage("COMPLETE without its PENDING entry")
+        }
+        try journal.close(entry: entry, as: ClearingRecord(receipt))
+    }
+
+    func isHotListed(_ card: CardNumber) throws -> Bool { try journal.isHotListed(card.description) }
 }
 
 extension PendingDebit {
     /// Back from the journal's entry (nil if the entry does not parse).
+    /// Back from the journal's entry; nil if any field is out of its range
+    /// (the entry comes from a file: nothing in it may trap).
     init?(_ entry: PendingEntry) {
         guard let number = CardNumber(hex: entry.cardNo), let profile = PurseProfile(rawValue: entry.profile),
               let random = [UInt8](hex: entry.random), let time = BCDDateTime(text: entry.time),
-              let terminal = [UInt8](hex: entry.terminalNo)
+              let terminal = [UInt8](hex: entry.terminalNo),
+              let type = UInt8(exactly: entry.txType), let amount = UInt32(exactly: entry.amount),
+              let balance = UInt32(exactly: entry.balanceBefore), let counter = UInt16(exactly: entry.cardCounter),
+              let keyVersion = UInt8(exactly: entry.keyVersion), let algorithmID = UInt8(exactly: entry.algID),
+              let sequence = UInt32(exactly: entry.terminalSeq ?? 0)
         else { return nil }
-        self.init(cardNumber: number, profile: profile, transactionType: UInt8(entry.txType), amount: UInt32(entry.amount),
-                  balanceBefore: UInt32(entry.balanceBefore), counter: UInt16(entry.cardCounter),
-                  keyVersion: UInt8(entry.keyVersion), algorithmID: UInt8(entry.algID), cardRandom: random,
-                  terminalSequence: UInt32(entry.terminalSeq ?? 0), time: time, terminalNumber: terminal,
-                  composite: entry.composite.flatMap { [UInt8](hex: $0) })
+        self.init(cardNumber: number, profile: profile, transactionType: type, amount: amount, balanceBefore: balance, counter: counter,
+                  keyVersion: keyVersion, algorithmID: algorithmID, cardRandom: random, terminalSequence: sequence, time: time,
+                  terminalNumber: terminal, composite: entry.composite.flatMap { [UInt8](hex: $0) })
     }
 }
 
@@ -209,7 +261,8 @@ extension ClearingRecord {
         self.init(kind: d.isLoad ? .load : d.transactionType == 0x09 ? .cappPurchase : .purchase, time: d.time.description,
                   cardNo: d.cardNumber.description, amount: Int(d.amount), balanceBefore: Int(d.balanceBefore),
                   cardCounter: Int(d.counter), terminalSeq: d.isLoad ? nil : Int(d.terminalSequence), txType: Int(d.transactionType),
-                  keyVersion: Int(d.keyVersion), algID: Int(d.algorithmID), tac: receipt.tac.hex)
+                  keyVersion: Int(d.keyVersion), algID: Int(d.algorithmID), tac: receipt.tac.hex,
+                  recovered: receipt.recovered ? true : nil)
     }
 
     /// The `card_blocked` record of a hot-listed card, whether or not the block worked.
@@ -230,7 +283,7 @@ extension ClearingRecord {
     /// A `declined` record: amount 0, balance and counter as far as learned.
     init(declined decline: Decline, time: BCDDateTime) {
         self.init(kind: .declined, time: time.description, cardNo: decline.cardNumber?.description ?? "",
-                  amount: 0, balanceBefore: Int(decline.pending?.balanceBefore ?? 0),
-                  cardCounter: Int(decline.pending?.counter ?? 0), reason: decline.reason.rawValue)
+                  amount: 0, balanceBefore: Int(decline.learned?.balance ?? 0),
+                  cardCounter: Int(decline.learned?.counter ?? 0), reason: decline.reason.rawValue)
     }
 }

@@ -10,6 +10,9 @@ public struct OfflineLimits: Equatable, Sendable {
     public var maxRecords: Int
     public var maxAmount: Int
     public var maxHours: Int
+    /// Set when the limits themselves are unknown (stored parameters that
+    /// cannot be read): every sale is refused until they are readable again.
+    public var unknown: String?
 
     /// The platform's published defaults, used until parameters arrive.
     public static let standard = OfflineLimits(maxRecords: 50_000, maxAmount: 5_000_000, maxHours: 168)
@@ -23,6 +26,7 @@ public struct OfflineLimits: Equatable, Sendable {
     /// Why a purchase of `amount` at `now` must be refused, or nil. The bounds
     /// are never crossed: a sale that would take the terminal past one is refused.
     public func refusal(_ exposure: OfflineExposure, amount: UInt32, now: BCDDateTime) -> String? {
+        if let unknown { return unknown }
         if exposure.records + 1 > maxRecords {
             return "\(exposure.records) records not yet delivered (limit \(maxRecords))"
         }

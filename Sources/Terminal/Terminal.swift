@@ -14,10 +14,14 @@ public final class Terminal {
         /// How long start-up waits for the PSAM to be seen in its reader.
         public var psamWaitMilliseconds: UInt32
         public var offlineLimits: OfflineLimits
+        /// Where the terminal notes what no screen shows: the raw card answers
+        /// behind an uncertain debit, alarms. Never given secrets.
+        public var log: @Sendable (String) -> Void
 
         public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
                     profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000,
-                    offlineLimits: OfflineLimits = .standard) {
+                    offlineLimits: OfflineLimits = .standard, log: @escaping @Sendable (String) -> Void = { _ in }) {
+            self.log = log
             self.cardReader = cardReader
             self.psamReader = psamReader
             self.profiles = profiles
@@ -103,7 +107,7 @@ public final class Terminal {
     /// Balance and last-10 history of the next card presented. With the
     /// journal, a hot-listed card is blocked and its `card_blocked` record written.
     public func balance(timeoutMilliseconds: UInt32, journal: Journal? = nil) throws(SetupError) -> Result<BalanceReport, Decline> {
-        let query = BalanceQuery(profiles: configuration.profiles, isHotListed: { journal?.isHotListed($0.description) ?? false })
+        let query = BalanceQuery(profiles: configuration.profiles, isHotListed: { try journal?.isHotListed($0.description) ?? false })
         return try withCard(timeoutMilliseconds: timeoutMilliseconds) { card in
             query.run(card: card, psam: journal == nil ? nil : psam) { block in
                 guard let journal else { return }
@@ -119,7 +123,7 @@ extension Journal {
     /// (a clock set back must not make the journal go back in time).
     public func transactionTime(now: Date = Date()) -> BCDDateTime {
         let corrected = BCDDateTime.now(now.addingTimeInterval(Double(clockOffsetSeconds)))
-        guard let last = (try? lastRecordTime) ?? nil, last > corrected.description, let floor = BCDDateTime(text: last) else {
+        guard let last = lastRecordTime, last > corrected.description, let floor = BCDDateTime(text: last) else {
             return corrected
         }
         return floor

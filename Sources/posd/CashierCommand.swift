@@ -20,6 +20,10 @@ struct CashierCommand: ParsableCommand {
     @Option(help: "Seconds the customer has to present a card.")
     var cardWaitSeconds: UInt32 = 30
 
+    func validate() throws {
+        try require(cardWaitSeconds, in: 1...600, "card-wait-seconds")
+    }
+
     @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var data: DataOptions
 
@@ -42,7 +46,7 @@ struct CashierTerminal {
 
     init(board: String, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions, cardWaitSeconds: UInt32) throws {
         panel = try BoardPanel(board: board)
-        journal = data.journal()
+        journal = try data.journal()
         let limits = limitOptions.resolve(journal)
         maxPurchase = limits.maxPurchase
         terminal = try readers.terminal(limits: limits.offline)
@@ -62,6 +66,15 @@ struct CashierTerminal {
         try display.initialize()
         var shown: [String] = []
         var nextRefusalCheck: UInt64 = 0
+        // One sale, one presentation: a card left in the field after a sale
+        // or a balance is not charged by the next ENTER; it must leave first.
+        var lastCardMayBeInField = false
+        func previousCardLifted() -> Bool {
+            guard lastCardMayBeInField else { return true }
+            if (try? terminal.waitForRemoval(timeoutMilliseconds: 0)) != nil { return true }
+            try? display.show(flow.liftCardScreen)
+            return (try? terminal.waitForRemoval(timeoutMilliseconds: cardWaitSeconds * 1000)) != nil
+        }
         while !shouldStop() {
             // The idle screen says when sales are refused (a journal fault, an
             // offline limit already reached), refreshed once a second rather than
@@ -78,8 +91,11 @@ struct CashierTerminal {
             for event in try keypad.poll() {
                 guard case .down(let key) = event else { continue }
                 switch flow.press(key) {
+                case .purchase? where !previousCardLifted(), .balance? where !previousCardLifted():
+                    flow.previousCardNeverLifted()
                 case .purchase(let amount)?:
                     try display.show(flow.screen)
+                    lastCardMayBeInField = true
                     let outcome = (try? terminal.purchase(amount: amount, time: journal.transactionTime(), timeoutMilliseconds: cardWaitSeconds * 1000,
                                                           journal: journal, recoveryWaitMilliseconds: cardWaitSeconds * 1000) { _ in
                         try? display.show(["PRESENT CARD", "AGAIN"])
@@ -88,6 +104,7 @@ struct CashierTerminal {
                     try signals.show(outcome)
                 case .balance?:
                     try display.show(flow.screen)
+                    lastCardMayBeInField = true
                     let report = (try? terminal.balance(timeoutMilliseconds: cardWaitSeconds * 1000, journal: journal))
                         ?? .failure(Decline(.cardRemoved, "no card"))
                     flow.finished(report)

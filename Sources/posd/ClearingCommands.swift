@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Cashier
 import ClearingAPI
 import ClearingClient
 import Foundation
@@ -33,6 +34,12 @@ struct ClearingOptions: ParsableArguments {
 
     @Option(help: "Longest delay between retries, in seconds.")
     var retryCapSeconds = 300
+
+    func validate() throws {
+        try require(requestTimeoutSeconds, in: 1...600, "request-timeout-seconds")
+        try require(retryBaseMilliseconds, in: 1...600_000, "retry-base-milliseconds")
+        try require(retryCapSeconds, in: 1...86_400, "retry-cap-seconds")
+    }
 
     var backoff: Backoff {
         Backoff(base: .milliseconds(retryBaseMilliseconds), cap: .seconds(retryCapSeconds))
@@ -77,7 +84,7 @@ struct ClearingOptions: ParsableArguments {
     func storeAndForward(_ data: DataOptions) throws -> (client: ClearingClient, journal: Journal, uploader: Uploader, logger: Logger) {
         let logger = logger()
         let client = try client(logger: logger, data: data)
-        let journal = data.journal()
+        let journal = try data.journal()
         return (client, journal, Uploader(journal: journal, service: client, logger: logger, backoff: backoff), logger)
     }
 }
@@ -109,6 +116,10 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "Give up retrying after this many seconds.")
     var deadlineSeconds = 300
 
+    func validate() throws {
+        try require(deadlineSeconds, in: 0...86_400, "deadline-seconds")
+    }
+
     @OptionGroup var clearing: ClearingOptions
     @OptionGroup var data: DataOptions
 
@@ -123,7 +134,7 @@ struct Sync: AsyncParsableCommand {
             logger.warning("hot list not refreshed", metadata: ["error": "\(error)"])
         }
         let report = await uploader.deliverAll(until: .now + .seconds(deadlineSeconds), stopOnConfigurationFault: true)
-        let parameters = PlatformSync.storedParameters(in: journal)
+        let parameters = (try? PlatformSync.storedParameters(in: journal)) ?? nil
         show("delivered \(report.delivered) records (\(report.rejected) rejected) in \(report.requests) requests, \(report.failures) failed; "
             + "\(report.remaining) undelivered; parameters v\(parameters?.version ?? 0); hot list v\((try? journal.hotListVersion) ?? 0)")
         if case .configuration? = report.lastError {
@@ -141,6 +152,10 @@ struct Settle: AsyncParsableCommand {
 
     @Option(help: "Give up delivering after this many seconds.")
     var deadlineSeconds = 300
+
+    func validate() throws {
+        try require(deadlineSeconds, in: 0...86_400, "deadline-seconds")
+    }
 
     @OptionGroup var clearing: ClearingOptions
     @OptionGroup var data: DataOptions
@@ -188,6 +203,10 @@ struct Load: AsyncParsableCommand {
     @Option(help: "After a torn CREDIT, seconds to wait for the same card to be presented again for recovery.")
     var recoveryWaitSeconds: UInt32 = 20
 
+    func validate() throws {
+        try require(recoveryWaitSeconds, in: 0...600, "recovery-wait-seconds")
+    }
+
     @OptionGroup var clearing: ClearingOptions
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
@@ -199,7 +218,7 @@ struct Load: AsyncParsableCommand {
         let logger = clearing.logger()
         let client = try clearing.client(logger: logger, data: data)
         let terminalID = client.endpoint.terminalID
-        let journal = data.journal()
+        let journal = try data.journal()
         let terminal = try readers.terminal()
         guard terminal.psam.terminalNumber.hex == terminalID else {
             FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not this terminal's id \(terminalID)\n".utf8))
@@ -231,7 +250,7 @@ struct Load: AsyncParsableCommand {
             }
         }
         let report = PurchaseReport(outcome, amount: amount)
-        show(readers.json ? report.json : report.text)
+        show(report, json: readers.json)
         if let alarm = terminal.journalAlarm {
             FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
         }

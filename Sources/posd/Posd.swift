@@ -1,4 +1,6 @@
 import ArgumentParser
+import Cashier
+import ClearingAPI
 import Foundation
 import Hex
 import Journal
@@ -29,9 +31,14 @@ struct ReaderOptions: ParsableArguments {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    func validate() throws {
+        try require(waitSeconds, in: 1...3600, "wait-seconds")
+    }
+
     func terminal(limits: OfflineLimits = .standard) throws -> Terminal {
         try setUp { () throws(Terminal.SetupError) in
-            try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader, offlineLimits: limits))
+            try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader, offlineLimits: limits,
+                                                log: { FileHandle.standardError.write(Data("posd: \($0)\n".utf8)) }))
         }
     }
 }
@@ -40,6 +47,23 @@ struct ReaderOptions: ParsableArguments {
 /// shown when it is known.
 func show(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Refuses an option value outside `range` with a usage error (exit 64),
+/// so an absurd value never reaches arithmetic that could trap.
+func require<Value: BinaryInteger>(_ value: Value, in range: ClosedRange<Int>, _ option: String) throws {
+    guard let wide = Int(exactly: value), range.contains(wide) else {
+        throw ValidationError("--\(option) \(value) is outside \(range.lowerBound)...\(range.upperBound)")
+    }
+}
+
+/// Prints a result line (text or JSON); the detail behind it, which may
+/// hold raw card answers, goes to the log (stderr), never onto the result line.
+func show(_ report: PurchaseReport, json: Bool) {
+    show(json ? report.json : report.text)
+    if let detail = report.detail {
+        FileHandle.standardError.write(Data("posd: \(report.result) \(report.reason ?? ""): \(detail)\n".utf8))
+    }
 }
 
 /// Exit status for a terminal that could not get as far as a card
@@ -72,19 +96,32 @@ struct LimitOptions: ParsableArguments {
     @Option(help: "Override max_offline_hours (hours since the oldest undelivered record).")
     var maxOfflineHours: Int?
 
+    func validate() throws {
+        if let maxOfflineRecords { try require(maxOfflineRecords, in: 0...100_000_000, "max-offline-records") }
+        if let maxOfflineAmount { try require(maxOfflineAmount, in: 0...Int(UInt32.max), "max-offline-amount") }
+        if let maxOfflineHours { try require(maxOfflineHours, in: 0...87_840, "max-offline-hours") }
+    }
+
     struct Limits {
         var maxPurchase: UInt32
         var offline: OfflineLimits
     }
 
+    /// Stored parameters that cannot be read refuse every sale (fail closed),
+    /// rather than fall back to the published defaults.
     func resolve(_ journal: Journal) -> Limits {
-        let parameters = PlatformSync.storedParameters(in: journal)
+        let parameters: Parameters?
+        var unknown: String?
+        do { parameters = try PlatformSync.storedParameters(in: journal) } catch {
+            parameters = nil
+            unknown = error.description
+        }
         let standard = OfflineLimits.standard
-        return Limits(
-            maxPurchase: maxPurchase ?? parameters.map { UInt32(clamping: $0.maxPurchase) } ?? 50_000,
-            offline: OfflineLimits(maxRecords: maxOfflineRecords ?? parameters?.maxOfflineRecords ?? standard.maxRecords,
-                                   maxAmount: maxOfflineAmount ?? parameters?.maxOfflineAmount ?? standard.maxAmount,
-                                   maxHours: maxOfflineHours ?? parameters?.maxOfflineHours ?? standard.maxHours))
+        var offline = OfflineLimits(maxRecords: maxOfflineRecords ?? parameters?.maxOfflineRecords ?? standard.maxRecords,
+                                    maxAmount: maxOfflineAmount ?? parameters?.maxOfflineAmount ?? standard.maxAmount,
+                                    maxHours: maxOfflineHours ?? parameters?.maxOfflineHours ?? standard.maxHours)
+        offline.unknown = unknown
+        return Limits(maxPurchase: maxPurchase ?? parameters.map { UInt32(clamping: $0.maxPurchase) } ?? 50_000, offline: offline)
     }
 }
 
@@ -95,8 +132,27 @@ struct DataOptions: ParsableArguments {
 
     var url: URL { URL(fileURLWithPath: dataDir) }
 
-    func journal() -> Journal {
-        Journal(directory: url)
+    /// The journal in the data directory. A directory posd may not create or
+    /// write (posd run by hand as another user than the service's, with the
+    /// default `/var/lib/posd`) is a configuration error that says what to
+    /// do, rather than a journal fault with SQLite's words.
+    func journal() throws -> Journal {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw unusable("cannot be created (\((error as NSError).localizedDescription))")
+        }
+        guard access(url.path, W_OK | X_OK) == 0 else { throw unusable("is not writable by this user (\(String(cString: strerror(errno))))") }
+        return Journal(directory: url)
+    }
+
+    private func unusable(_ why: String) -> ExitCode {
+        FileHandle.standardError.write(Data("""
+            posd: the data directory \(dataDir) \(why). Pass --data-dir DIR to keep the journal elsewhere \
+            (a bench run), or provision this terminal with posd-tech provision and run posd as the user that owns it.
+
+            """.utf8))
+        return ExitCode(configurationFailure)
     }
 }
 
@@ -119,16 +175,21 @@ struct Purchase: ParsableCommand {
     @Option(help: "Run this many purchases back to back on the card in the field (bench and soak runs).")
     var `repeat` = 1
 
+    func validate() throws {
+        try require(recoveryWaitSeconds, in: 0...600, "recovery-wait-seconds")
+        try require(`repeat`, in: 1...10_000_000, "repeat")
+    }
+
     @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let journal = data.journal()
+        let journal = try data.journal()
         let limits = limitOptions.resolve(journal)
         guard amount <= limits.maxPurchase else {
             let report = PurchaseReport(.declined(Decline(.invalidAmount, "amount \(amount) is over max_purchase \(limits.maxPurchase)")), amount: amount)
-            show(readers.json ? report.json : report.text)
+            show(report, json: readers.json)
             throw ExitCode(report.exitCode)
         }
         let terminal = try readers.terminal(limits: limits.offline)
@@ -141,7 +202,7 @@ struct Purchase: ParsableCommand {
                 }
             }
             let report = PurchaseReport(outcome, amount: amount)
-            show(readers.json ? report.json : report.text)
+            show(report, json: readers.json)
             if let alarm = terminal.journalAlarm {
                 FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
             }
@@ -160,7 +221,7 @@ struct Balance: ParsableCommand {
 
     func run() throws {
         let terminal = try readers.terminal()
-        let journal = data.journal()
+        let journal = try data.journal()
         let result = try setUp { () throws(Terminal.SetupError) in
             try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
         }
@@ -169,7 +230,7 @@ struct Balance: ParsableCommand {
             show(readers.json ? BalanceText.json(report) : BalanceText.text(report))
         case .failure(let decline):
             let report = PurchaseReport(.declined(decline), amount: 0)
-            show(readers.json ? report.json : report.text)
+            show(report, json: readers.json)
             throw ExitCode(1)
         }
     }
@@ -200,7 +261,7 @@ struct JournalCommand: ParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() throws {
-            let journal = data.journal()
+            let journal = try data.journal()
             if let fault = journal.fault {
                 print("JOURNAL FAULT: \(fault)")
                 throw ExitCode(3)
@@ -226,6 +287,11 @@ struct JournalCommand: ParsableCommand {
 
         @Option(help: "At most this many records.")
         var limit = 100
+
+        func validate() throws {
+            try require(after, in: 0...Int(Int32.max), "after")
+            try require(limit, in: 1...1_000_000, "limit")
+        }
 
         @OptionGroup var data: DataOptions
 

@@ -33,6 +33,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level on stderr.")
     var logLevel = "notice"
 
+    func validate() throws {
+        try require(uploadIntervalSeconds, in: 1...86_400, "upload-interval-seconds")
+        try require(syncIntervalSeconds, in: 1...604_800, "sync-interval-seconds")
+    }
+
     @OptionGroup var data: DataOptions
 
     func run() async throws {
@@ -81,7 +86,7 @@ struct Run: AsyncParsableCommand {
         var services: [any Service] = [loop]
         do {
             let client = ClearingClient(endpoint: try ClearingOptions.parse([]).endpoint(data: data), logger: logger)
-            services.append(StoreAndForwardService(journal: data.journal(), service: client, logger: logger,
+            services.append(StoreAndForwardService(journal: try data.journal(), service: client, logger: logger,
                                                    uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
         } catch {
             logger.error("store and forward off: records stay in the journal", metadata: ["why": "\(error)"])

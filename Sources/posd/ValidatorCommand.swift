@@ -41,6 +41,11 @@ struct ValidatorCommand: ParsableCommand {
     @Option(help: "Board definition (display, LEDs, buzzer); without it results are printed only.")
     var board: String?
 
+    func validate() throws {
+        try require(taps, in: 0...Int(Int32.max), "taps")
+        try require(recoveryWaitSeconds, in: 0...600, "recovery-wait-seconds")
+    }
+
     @OptionGroup var limitOptions: LimitOptions
     @OptionGroup var readers: ReaderOptions
     @OptionGroup var data: DataOptions
@@ -67,8 +72,9 @@ struct Validator {
 
     init(line: UInt16, stop: UInt16, route: String?, board: String?, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions,
          recoveryWaitSeconds: UInt32) throws {
-        journal = data.journal()
-        let parameters = PlatformSync.storedParameters(in: journal)
+        journal = try data.journal()
+        // Unreadable parameters: the limits below refuse every tap (fail closed).
+        let parameters = (try? PlatformSync.storedParameters(in: journal)) ?? nil
         let mode: FareRules.Mode
         if let route {
             let definition: Route
@@ -95,8 +101,8 @@ struct Validator {
                           transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
                           transferDiscount: parameters?.fares.transferDiscount ?? 100)
         mostCharged = switch mode {
-        case .flat(let fare): UInt32(fare)
-        case .distance(let route): UInt32(route.maxFare)
+        case .flat(let fare): UInt32(clamping: fare)
+        case .distance(let route): UInt32(clamping: route.maxFare)
         }
         self.recoveryWaitSeconds = recoveryWaitSeconds
         json = readers.json
@@ -125,7 +131,7 @@ struct Validator {
             }
             served += 1
             let report = PurchaseReport(outcome, amount: 0)
-            show(json ? report.json : report.text)
+            show(report, json: json)
             try? panel?.display.show(screen.result(outcome))
             try? panel?.signals.show(outcome)
             exitCode = report.exitCode

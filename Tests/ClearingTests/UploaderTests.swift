@@ -93,6 +93,35 @@ import TestSupport
         #expect(try journal.nextBatch()?.count == 2, "the rejected debit is left out of settlement totals")
     }
 
+    /// Clearing API revision 1.1: the platform rejected a record, but its
+    /// answer was lost after it stored the verdict. The re-send comes back
+    /// under `rejected` with the stored reason (under 1.0 it came back as a
+    /// duplicate and the terminal counted a rejected debit in settlement).
+    @Test func aRejectedRecordWhoseAnswerWasLostStaysRejected() async throws {
+        let dir = try TemporaryDirectory("posd-upload-reject-lost")
+        defer { dir.remove() }
+        let platform = try PlatformProcess(directory: dir.url)
+        let data = dir.url.appendingPathComponent("terminal")
+        var records = SyntheticSales.records(6)
+        let debit = try #require(records.firstIndex { $0.kind == .purchase })
+        records[debit].tac = "00000000"
+        try Journal(directory: data).append(contentsOf: records)
+        try await platform.control(.POST, "/control/fault", #"{"kind":"close_mid_response","path":"/v1/records"}"#)
+
+        let arguments = try clearingArguments(platform, dataDir: data)
+        let sync = try PosdRun.run(["sync"] + arguments)
+        #expect(sync.status == 0, "\(sync.stdout)\(sync.stderr.suffix(1500))")
+        let summary = try await platform.summary()
+        #expect(summary.resent == records.count, "the first answer was lost: everything was sent again")
+        let journal = Journal(directory: data)
+        #expect(try journal.uploadState(of: debit + 1)?.state == "rejected")
+        #expect(try journal.uploadState(of: debit + 1)?.reason == "tac_invalid")
+
+        let settle = try PosdRun.run(["settle"] + arguments)
+        #expect(settle.status == 0, "\(settle.stdout)\(settle.stderr.suffix(1500))")
+        #expect(settle.stdout.contains("batch 1 balanced"), "\(settle.stdout)")
+    }
+
     @Test func badTokenAndWrongTerminalAreConfigurationFaults() async throws {
         let dir = try TemporaryDirectory("posd-upload-auth")
         defer { dir.remove() }
@@ -123,10 +152,14 @@ import TestSupport
         #expect(run.stderr.contains("plain HTTP to 192.0.2.10 refused"))
         #expect(!(run.stdout + run.stderr).contains("secret-token"))
 
-        for allowed in ["http://127.0.0.1:1", "http://127.8.9.10", "http://[::1]:80", "http://localhost", "https://clearing.example"] {
+        for allowed in ["http://127.0.0.1:1", "http://127.8.9.10", "http://[::1]:80", "http://[0:0:0:0:0:0:0:1]", "https://clearing.example"] {
             #expect(throws: Never.self) { try ClearingEndpoint(url: allowed, terminalID: terminalID, token: "t") }
         }
-        for refused in ["http://10.0.0.1", "http://128.0.0.1", "http://clearing.example", "ftp://127.0.0.1"] {
+        // A name is refused even when it resolves to loopback: the rule is about
+        // the address the token travels to, and a name can be made to point anywhere.
+        for refused in ["http://10.0.0.1", "http://128.0.0.1", "http://clearing.example", "ftp://127.0.0.1", "http://localhost",
+                        "http://LOCALHOST:8080", "http://127.0.0.1.example", "http://127.0.0.01", "http://0x7f.0.0.1", "http://[::ffff:10.0.0.1]",
+                        "http://127.1", "http://2130706433"] {
             #expect(throws: ClearingEndpoint.Invalid.self) { try ClearingEndpoint(url: refused, terminalID: terminalID, token: "t") }
         }
         #expect(!"\(try ClearingEndpoint(url: "https://x.example", terminalID: terminalID, token: "hidden"))".contains("hidden"))

@@ -1,6 +1,7 @@
 import Foundation
 import PCSC
 import Testing
+import TestSupport
 import LineServer
 import VirtualCards
 
@@ -17,6 +18,8 @@ extension PurchaseEndToEndTests {
 
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> Run {
+        // Tests write only inside their own directories, never to /var/lib/posd.
+        try PosdRun.checkSandboxed(tool: tool, arguments)
         let process = Process()
         process.executableURL = binaries.appendingPathComponent(tool)
         process.arguments = arguments
@@ -60,7 +63,8 @@ extension PurchaseEndToEndTests {
             }
         }
 
-        let approved = try Self.run("posd", ["purchase", "--amount", "120", "--json"])
+        let data = dir.appendingPathComponent("data")
+        let approved = try Self.posd(["purchase", "--amount", "120", "--json"], dataDir: data)
         #expect(approved.status == 0, "\(approved.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(approved.stdout.utf8)) as? [String: Any]
         #expect(json?["result"] as? String == "approved")
@@ -70,19 +74,19 @@ extension PurchaseEndToEndTests {
         #expect((json?["tac"] as? String)?.count == 8)
         #expect(try VirtualCards.load(PurseCardState.self, from: card).balance == 4880)
 
-        let declined = try Self.run("posd", ["purchase", "--amount", "999999", "--max-purchase", "1000000"])
+        let declined = try Self.posd(["purchase", "--amount", "999999", "--max-purchase", "1000000"], dataDir: data)
         #expect(declined.status == 1)
         #expect(declined.stdout.contains("insufficient balance"))
 
         // Take the card away: posd waits, then reports that no card came.
         #expect(try controlRequest(path: cardControl.path, "remove") == "ok")
         try PCSCContext().waitForRemoval(from: "Virtual PCD 00 00", timeoutMilliseconds: 10_000)
-        let noCard = try Self.run("posd", ["purchase", "--amount", "120", "--wait-seconds", "1"])
+        let noCard = try Self.posd(["purchase", "--amount", "120", "--wait-seconds", "1"], dataDir: data)
         #expect(noCard.status == 69)
         #expect(noCard.stderr.contains("card in Virtual PCD 00 00"))
 
         #expect(try controlRequest(path: cardControl.path, "insert") == "ok")
-        let balance = try Self.run("posd", ["balance", "--json"])
+        let balance = try Self.posd(["balance", "--json"], dataDir: data)
         #expect(balance.status == 0)
         #expect(balance.stdout.contains("\"balance\":4880"))
         let tap = try Self.run("posd", ["validator", "--line", "18", "--taps", "1", "--json", "--data-dir", dir.appendingPathComponent("bus").path])

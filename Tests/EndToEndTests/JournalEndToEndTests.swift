@@ -138,6 +138,7 @@ extension PurchaseEndToEndTests {
     }
 
     static func spawn(_ tool: String, _ arguments: [String], output: Pipe) throws -> Process {
+        try PosdRun.checkSandboxed(tool: tool, arguments)
         let process = Process()
         process.executableURL = binaries.appendingPathComponent(tool)
         process.arguments = arguments

@@ -60,13 +60,15 @@ extension PurchaseEndToEndTests {
 
         let run = try bench.load(60_000)  // max_load is 50 000
         #expect(run.status == 1, "\(run.stdout)\(run.stderr.suffix(1500))")
-        #expect(run.stdout.contains("load_refused") && run.stdout.contains("limit_exceeded"))
+        #expect(run.stdout.contains("load_refused") && run.stderr.contains("limit_exceeded"), "detail in the log")
         let after = try bench.simulated.cardState()
         #expect(after.balance == before.balance)
         #expect(after.onlineCounter == before.onlineCounter, "CREDIT was never sent")
         let records = try Journal(directory: bench.data).records(after: 0, limit: 10).map(\.record)
         #expect(records.map(\.kind) == [.declined])
         #expect(records.first?.reason == "load_refused")
+        #expect(records.first?.balanceBefore == Int(before.balance) && records.first?.cardCounter == Int(before.onlineCounter),
+                "the figures INITIALIZE FOR LOAD gave, not zeros")
         #expect(try await bench.platform.summary().loads == 0)
 
         let wrongPIN = try PosdRun.run(["load", "--amount", "100", "--pin", "999999", "--json"] + bench.arguments)
@@ -76,7 +78,8 @@ extension PurchaseEndToEndTests {
     }
 
     /// CREDIT commits on the card but its answer is lost: posd asks for the
-    /// card again and completes the load from GET TRANSACTION PROVE. The
+    /// card again and completes the load from GET TRANSACTION PROVE. This
+    /// load was credited, so it is reported approved (recovered), exit 0. The
     /// platform is asked for MAC2 once.
     @Test func tornCreditIsRecoveredNotAuthorisedTwice() async throws {
         let bench = try LoadBench(card: .testCard2())
@@ -90,11 +93,12 @@ extension PurchaseEndToEndTests {
         try PCSCContext().waitForRemoval(from: "Virtual PCD 00 00", timeoutMilliseconds: 10_000)
         bench.simulated.card.insert()
         let run = PosdRun.finish(started)
-        #expect(run.status == 4, "\(run.stdout)\(run.stderr.suffix(1500))")
-        #expect(run.stdout.contains(#""result":"recovered""#))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr.suffix(1500))")
+        #expect(run.stdout.contains(#""recovered":true,"result":"approved""#), "\(run.stdout)")
 
         let after = try bench.simulated.cardState()
         #expect(after.balance == before.balance + 2500, "credited exactly once")
+        #expect(run.stdout.contains(#""balance_after":\#(after.balance)"#), "the balance shown is the card's")
         let records = try Journal(directory: bench.data).records(after: 0, limit: 10).map(\.record)
         #expect(records.map(\.kind) == [.load])
         #expect(records.first?.recovered == true)
@@ -105,5 +109,41 @@ extension PurchaseEndToEndTests {
         #expect(summary.accepted == 1, "the recovered load's TAC verifies: \(summary.rejected)")
         #expect(summary.loads == 1)
         #expect(summary.load_requests == 1, "one MAC2 request for one INITIALIZE")
+    }
+
+    /// The platform books the load and issues MAC2, but its answer is lost
+    /// (the connection closes mid-answer): posd asks again for the same
+    /// INITIALIZE (the call is idempotent) and credits the card, instead of
+    /// declining a load the platform has booked.
+    @Test func aLostLoadAnswerIsAskedForAgain() async throws {
+        let bench = try LoadBench(card: .testCard1())
+        defer { try? bench.simulated.close() }
+        let before = try bench.simulated.cardState()
+        try await bench.platform.control(.POST, "/control/fault", #"{"kind":"close_mid_response","path":"/v1/loads"}"#)
+
+        let run = try bench.load(3000)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr.suffix(1500))")
+        #expect(try bench.simulated.cardState().balance == before.balance + 3000, "credited once")
+        let summary = try await bench.platform.summary()
+        #expect(summary.loads == 1, "booked once")
+        #expect(summary.load_requests == 2, "the lost answer was asked for again")
+        #expect(try Journal(directory: bench.data).records(after: 0, limit: 10).map(\.record.kind) == [.load])
+    }
+
+    /// CREDIT torn before its commit: recovery proves the load did not reach
+    /// the card, and the record says so in a load's words.
+    @Test func aLoadProvenNotCommittedHasALoadReason() async throws {
+        let bench = try LoadBench(card: .testCard2())
+        defer { try? bench.simulated.close() }
+        let before = try bench.simulated.cardState()
+        bench.simulated.card.withCard { $0.armTear(.credit, nth: 1, .beforeCommit) }
+        let presenter = Self.representAfterEachTear(bench.simulated, times: 1)
+        let run = try bench.load(2500)
+        #expect(presenter.wait(timeout: .now() + 30) == .success)
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr.suffix(1500))")
+        #expect(run.stdout.contains(#""reason":"not_committed""#), "\(run.stdout)")
+        #expect(try bench.simulated.cardState().balance == before.balance)
+        let records = try Journal(directory: bench.data).records(after: 0, limit: 10).map(\.record)
+        #expect(records.map(\.reason) == ["credit_not_committed"])
     }
 }

@@ -13,8 +13,10 @@ import VirtualCards
 /// The tearing matrix for the other two money-moving transactions: a CAPP
 /// tap-off (3.00, composite record rewritten) and an online load (20.00), on
 /// both test cards, torn at every APDU boundary: the card pulled before each
-/// command, DEBIT or CREDIT torn after its commit, and the terminal killed as
-/// each command reaches the card. Presented again, every case must end with
+/// command, DEBIT or CREDIT torn after its commit, the terminal killed as each
+/// card command and (for the tap) each PSAM command of the transaction
+/// reaches its card, and the card pulled again at each command of the
+/// recovery after a torn commit. Presented again, every case must end with
 /// the money moved exactly once, one record for it whose TAC verifies, nothing
 /// left open, and the chain intact.
 extension PurchaseEndToEndTests {
@@ -31,6 +33,9 @@ extension PurchaseEndToEndTests {
             cases += (1...apdus).map { (card, moving, .pulledBefore($0)) }
             cases.append((card, moving, .tornAfterCommit))
             cases += (1...apdus).map { (card, moving, .killedBefore($0)) }
+            // A load uses no PSAM once started; a tap asks it for MAC1 and checks MAC2.
+            if moving == .tap { cases += [0x70, 0x72].map { (card, moving, .killedAtPSAM($0)) } }
+            cases += (1...(card == "card1" ? 2 : 4)).map { (card, moving, .tornDuringRecovery($0)) }
         }
         return cases
     }()
@@ -62,8 +67,8 @@ extension PurchaseEndToEndTests {
         let dataDir = bench.directory.appendingPathComponent("data")
         let victim = arm(tear, on: bench, committing: moving == .tap ? .debit : .credit)
 
-        let first: String
-        if case .killedBefore = tear {
+        var first: String
+        if tear.killsTheTerminal {
             switch moving {
             case .tap:
                 let routeFile = bench.directory.appendingPathComponent("route.json")
@@ -79,19 +84,36 @@ extension PurchaseEndToEndTests {
             first = label(try await attempt(moving, bench, Journal(directory: dataDir)))
             try presentAgainAfterTear(bench)
         }
-        bench.card.withCard { $0.onCommand = nil }
+        bench.card.withCard { $0.hooks = CommandHooks() }
+        bench.psam.withCard { $0.hooks = CommandHooks() }
         if case .pulledBefore = tear { #expect(first != "approved", "\(cardName) \(moving) \(tear): the tear happened") }
+        if case .tornDuringRecovery(let k) = tear {
+            let commands = Shared(0)
+            bench.card.withCard { card in
+                card.hooks.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
+            }
+            first += ", then " + label(try await attempt(moving, bench, Journal(directory: dataDir)))
+            try presentAgainAfterTear(bench)
+            bench.card.withCard { $0.hooks = CommandHooks() }
+        }
 
-        // Presented again, to a restarted terminal.
+        // Presented again, to a restarted terminal, unless the journal already
+        // holds the transaction (the terminal died after COMPLETE).
         let journal = Journal(directory: dataDir)
-        let settled = try await attempt(moving, bench, journal)
+        let kind: ClearingRecord.Kind = moving == .tap ? .cappPurchase : .load
         let context = "\(cardName), \(moving), \(tear)"
-        switch settled {
-        case .approved, .recovered: break
-        default: Issue.record("\(context): settled as \(settled)")
+        let settled: String
+        if try journal.records(after: 0, limit: 10).contains(where: { $0.record.kind == kind }) && journal.openEntries().isEmpty {
+            settled = "journalled before the kill"
+        } else {
+            let outcome = try await attempt(moving, bench, journal)
+            switch outcome {
+            case .approved, .recovered: break
+            default: Issue.record("\(context): settled as \(outcome)")
+            }
+            settled = label(outcome)
         }
         let card = try bench.cardState()
-        let kind: ClearingRecord.Kind = moving == .tap ? .cappPurchase : .load
         let records = try journal.records(after: 0, limit: 100).map(\.record).filter { $0.kind == kind }
         switch moving {
         case .tap:
@@ -109,8 +131,8 @@ extension PurchaseEndToEndTests {
         #expect(try journal.verifyWholeChain() >= 1, "\(context)")
         let recovered = records.first?.recovered == true
         return cardName.padding(toLength: 7, withPad: " ", startingAt: 0) + "\(moving)".padding(toLength: 13, withPad: " ", startingAt: 0)
-            + "\(tear)".padding(toLength: 34, withPad: " ", startingAt: 0) + first.padding(toLength: 15, withPad: " ", startingAt: 0)
-            + "\(label(settled))\(recovered ? " (record recovered)" : ""): moved once, 1 record"
+            + "\(tear)".padding(toLength: 40, withPad: " ", startingAt: 0) + first.padding(toLength: 32, withPad: " ", startingAt: 0)
+            + "\(settled)\(recovered ? " (record recovered)" : ""): moved once, 1 record"
     }
 
     /// One tap or load in-process; for a load the test plays the platform (MAC2 under the test MLK).

@@ -17,35 +17,55 @@ final class Shared<Value>: @unchecked Sendable {
 }
 
 /// Tearing at every APDU boundary of a purchase, on both test cards: the card
-/// pulled before each command, DEBIT torn after its commit, and the terminal
-/// killed (`kill -9`) before each command reaches the card. Each case is then
-/// settled by presenting the card again, and must end with the card debited
-/// exactly once, one record for it (fresh or recovered) whose TAC verifies,
-/// nothing left open, and the chain intact.
+/// pulled before each command, DEBIT torn after its commit, the terminal
+/// killed (`kill -9`) as each card command and each PSAM command of the sale
+/// reaches its card, and the card pulled again at each command of the
+/// recovery that follows a torn DEBIT. Each case is then settled by
+/// presenting the card again (unless the journal already holds the sale), and
+/// must end with the card debited exactly once, one record for it (fresh or
+/// recovered) whose TAC verifies, nothing left open, and the chain intact.
 extension PurchaseEndToEndTests {
     enum Tear: CustomStringConvertible {
         case pulledBefore(Int)
         case tornAfterCommit
         case killedBefore(Int)
+        /// The terminal killed as the PSAM command with this INS reaches the PSAM.
+        case killedAtPSAM(UInt8)
+        /// DEBIT torn after its commit, then the card pulled again at the k-th
+        /// command of the recovery when it is presented.
+        case tornDuringRecovery(Int)
 
         var description: String {
             switch self {
             case .pulledBefore(let k): "card pulled before APDU \(k)"
             case .tornAfterCommit: "torn right after the commit"
             case .killedBefore(let k): "terminal killed at APDU \(k)"
+            case .killedAtPSAM(let ins): "terminal killed at PSAM 80 \([ins].hex)"
+            case .tornDuringRecovery(let k): "torn, then pulled at recovery APDU \(k)"
+            }
+        }
+
+        var killsTheTerminal: Bool {
+            switch self {
+            case .killedBefore, .killedAtPSAM: true
+            default: false
             }
         }
     }
 
     /// Card APDUs of one purchase: CU card 1 (SELECT, GET DATA, INITIALIZE,
     /// DEBIT); TU card 2 without 9F0C (SELECT CU, SELECT TU, READ BINARY,
-    /// INITIALIZE, DEBIT).
+    /// INITIALIZE, DEBIT). PSAM APDUs of the sale: `80 70` (MAC1) and `80 72`
+    /// (MAC2). Recovery APDUs: SELECT (card 2: SELECT CU, SELECT TU, READ
+    /// BINARY), then GET TRANSACTION PROVE.
     static let matrix: [(card: String, tear: Tear)] = {
         var cases: [(String, Tear)] = []
-        for (card, apdus) in [("card1", 4), ("card2", 5)] {
+        for (card, apdus, recoveryAPDUs) in [("card1", 4, 2), ("card2", 5, 4)] {
             cases += (1...apdus).map { (card, .pulledBefore($0)) }
             cases.append((card, .tornAfterCommit))
             cases += (1...apdus).map { (card, .killedBefore($0)) }
+            cases += [0x70, 0x72].map { (card, .killedAtPSAM($0)) }
+            cases += (1...recoveryAPDUs).map { (card, .tornDuringRecovery($0)) }
         }
         return cases
     }()
@@ -57,8 +77,8 @@ extension PurchaseEndToEndTests {
             table.append(line)
         }
         print("tearing matrix, \(Self.matrix.count) cases (purchase of 1.23):")
-        print("  " + "card".padding(toLength: 7, withPad: " ", startingAt: 0) + "case".padding(toLength: 34, withPad: " ", startingAt: 0)
-              + "first outcome".padding(toLength: 15, withPad: " ", startingAt: 0) + "settled as")
+        print("  " + "card".padding(toLength: 7, withPad: " ", startingAt: 0) + "case".padding(toLength: 40, withPad: " ", startingAt: 0)
+              + "first outcome".padding(toLength: 32, withPad: " ", startingAt: 0) + "settled as")
         table.forEach { print("  " + $0) }
     }
 
@@ -71,8 +91,8 @@ extension PurchaseEndToEndTests {
         let victim = Self.arm(tear, on: bench, committing: .debit)
 
         // The interrupted sale.
-        let first: String
-        if case .killedBefore = tear {
+        var first: String
+        if tear.killsTheTerminal {
             first = try Self.runUntilKilled(["purchase", "--amount", "\(amount)", "--recovery-wait-seconds", "0", "--data-dir", dataDir.path],
                                             victim: victim)
         } else {
@@ -81,15 +101,35 @@ extension PurchaseEndToEndTests {
             first = Self.label(outcome)
             try Self.presentAgainAfterTear(bench)
         }
-        bench.card.withCard { $0.onCommand = nil }
+        bench.card.withCard { $0.hooks = CommandHooks() }
+        bench.psam.withCard { $0.hooks = CommandHooks() }
+        if case .tornDuringRecovery(let k) = tear {
+            // The card comes back and is pulled again during the recovery itself.
+            let commands = Shared(0)
+            bench.card.withCard { card in
+                card.hooks.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
+            }
+            let interrupted = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000,
+                                                          journal: Journal(directory: dataDir))
+            first += ", then " + Self.label(interrupted)
+            try Self.presentAgainAfterTear(bench)
+            bench.card.withCard { $0.hooks = CommandHooks() }
+        }
 
-        // The card presented again, to a restarted terminal.
+        // The card presented again, to a restarted terminal, unless the
+        // journal already holds the sale (the terminal died after COMPLETE).
         let journal = Journal(directory: dataDir)
-        let settled = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000, journal: journal)
         let context = "\(cardName), \(tear)"
-        switch settled {
-        case .approved, .recovered: break
-        default: Issue.record("\(context): settled as \(settled)")
+        let settled: String
+        if try journal.records(after: 0, limit: 10).contains(where: { $0.record.kind == .purchase }) && journal.openEntries().isEmpty {
+            settled = "journalled before the kill"
+        } else {
+            let outcome = try bench.terminal.purchase(amount: amount, time: .now(), timeoutMilliseconds: 10_000, journal: journal)
+            switch outcome {
+            case .approved, .recovered: break
+            default: Issue.record("\(context): settled as \(outcome)")
+            }
+            settled = Self.label(outcome)
         }
         return try Self.check(context, cardName, tear, first, settled, bench, journal, initial, amount)
     }
@@ -103,13 +143,13 @@ extension PurchaseEndToEndTests {
         switch tear {
         case .pulledBefore(let k):
             bench.card.withCard { card in
-                card.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
+                card.hooks.onCommand = { _ in commands.with { $0 += 1; return $0 } == k ? .vanish : .proceed }
             }
         case .tornAfterCommit:
             bench.card.withCard { $0.armTear(committing, nth: 1, .afterCommit) }
         case .killedBefore(let k):
             bench.card.withCard { card in
-                card.onCommand = { _ in
+                card.hooks.onCommand = { _ in
                     if commands.with({ $0 += 1; return $0 }) == k {
                         let pid = victim.with { $0 }
                         if pid > 0 { kill(pid, SIGKILL) }
@@ -117,6 +157,18 @@ extension PurchaseEndToEndTests {
                     return .proceed  // the card goes on: the terminal died, not the card
                 }
             }
+        case .killedAtPSAM(let ins):
+            bench.psam.withCard { psam in
+                psam.hooks.onCommand = { command in
+                    if command.count > 1 && command[0] == 0x80 && command[1] == ins {
+                        let pid = victim.with { $0 }
+                        if pid > 0 { kill(pid, SIGKILL) }
+                    }
+                    return .proceed
+                }
+            }
+        case .tornDuringRecovery:
+            bench.card.withCard { $0.armTear(committing, nth: 1, .afterCommit) }
         }
         return victim
     }
@@ -131,6 +183,7 @@ extension PurchaseEndToEndTests {
 
     /// `posd` run until it exits or is killed: "killed" or "exit N".
     static func runUntilKilled(_ arguments: [String], victim: Shared<Int32>) throws -> String {
+        try PosdRun.checkSandboxed(tool: "posd", arguments)
         let process = Process()
         process.executableURL = binaries.appendingPathComponent("posd")
         process.arguments = arguments
@@ -142,7 +195,7 @@ extension PurchaseEndToEndTests {
         return process.terminationReason == .uncaughtSignal ? "killed" : "exit \(process.terminationStatus)"
     }
 
-    static func check(_ context: String, _ cardName: String, _ tear: Tear, _ first: String, _ settled: PurchaseOutcome,
+    static func check(_ context: String, _ cardName: String, _ tear: Tear, _ first: String, _ settled: String,
                       _ bench: SimulatedTerminal, _ journal: Journal, _ initial: PurseCardState, _ amount: UInt32) throws -> String {
         let card = try bench.cardState()
         #expect(card.balance == initial.balance - amount, "\(context): debited exactly once")
@@ -156,9 +209,9 @@ extension PurchaseEndToEndTests {
         #expect(try journal.openEntries().isEmpty, "\(context): nothing left open")
         let recovered = purchases.first?.recovered == true
         return cardName.padding(toLength: 7, withPad: " ", startingAt: 0)
-            + "\(tear)".padding(toLength: 34, withPad: " ", startingAt: 0)
-            + first.padding(toLength: 15, withPad: " ", startingAt: 0)
-            + "\(label(settled))\(recovered ? " (record recovered)" : ""): debited once, 1 record"
+            + "\(tear)".padding(toLength: 40, withPad: " ", startingAt: 0)
+            + first.padding(toLength: 32, withPad: " ", startingAt: 0)
+            + "\(settled)\(recovered ? " (record recovered)" : ""): debited once, 1 record"
     }
 
     static func label(_ outcome: PurchaseOutcome) -> String {

@@ -52,7 +52,7 @@ extension PurchaseEndToEndTests {
         let notify = try NotifySocket(path: bench.directory.appendingPathComponent("notify.sock").path)
         let pid = Shared<Int32>(0)
         bench.card.withCard { card in
-            card.onCommand = { command in
+            card.hooks.onCommand = { command in
                 if command.count > 1 && command[0] == 0x80 && command[1] == 0x54 { kill(pid.with { $0 }, SIGTERM) }
                 return .proceed
             }

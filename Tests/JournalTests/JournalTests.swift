@@ -221,6 +221,58 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: reopened.databaseURL.path), "no empty journal is created in its place")
     }
 
+    /// The database beside `journal.id` truncated to nothing, replaced by an
+    /// empty SQLite database, or replaced by another terminal's journal: each
+    /// is the fault state, nothing is written into it, and no new chain starts.
+    @Test(arguments: ["truncated", "empty database", "another journal"])
+    func aReplacedDatabaseIsAFault(_ replacement: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let original = Journal(directory: dir.url)
+        try original.append(Self.purchase)
+        #expect(original.identity != nil)
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        try Journal(directory: other.url).append(Self.purchase)
+
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(at: dir.url.appendingPathComponent(Journal.databaseName + suffix)) }
+        let database = dir.url.appendingPathComponent(Journal.databaseName)
+        try FileManager.default.removeItem(at: database)
+        switch replacement {
+        case "truncated":
+            try Data().write(to: database)
+        case "empty database":
+            try DatabaseQueue(path: database.path).write { try $0.execute(sql: "CREATE TABLE unrelated (x)") }
+        default:
+            try DatabaseQueue(path: other.url.appendingPathComponent(Journal.databaseName).path).backup(to: DatabaseQueue(path: database.path))
+        }
+        let sizeBefore = try FileManager.default.attributesOfItem(atPath: database.path)[.size] as? Int
+
+        let reopened = Journal(directory: dir.url)
+        let fault = try #require(reopened.fault, "\(replacement)")
+        #expect(fault.contains(replacement == "another journal" ? "it was replaced" : "truncated or replaced"), "\(fault)")
+        #expect(throws: JournalError.self) { try reopened.append(Self.purchase) }
+        #expect(try FileManager.default.attributesOfItem(atPath: database.path)[.size] as? Int == sizeBefore, "nothing written into it")
+    }
+
+    /// A journal made before identities were kept inside the database adopts
+    /// its marker's; a lost marker is written back from the database.
+    @Test func identityIsAdoptedAndRestored() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let identity = try #require(Journal(directory: dir.url).identity)
+        let marker = dir.url.appendingPathComponent(Journal.markerName)
+        try FileManager.default.removeItem(at: marker)
+        #expect(Journal(directory: dir.url).fault == nil)
+        #expect(try String(contentsOf: marker, encoding: .utf8) == identity, "the marker is written back")
+
+        try DatabaseQueue(path: dir.url.appendingPathComponent(Journal.databaseName).path).write {
+            try $0.execute(sql: "DELETE FROM setting WHERE key = 'journal_id'")
+        }
+        let adopted = Journal(directory: dir.url)
+        #expect(adopted.fault == nil && adopted.identity == identity)
+    }
+
     /// SQLite's own "disk full" (the backstop behind the reserve): reported as
     /// such, and nothing already written is lost.
     @Test func sqliteFullIsReportedAndLosesNothing() throws {
@@ -258,16 +310,16 @@ import TestSupport
         let journal = Journal(directory: dir.url)
         #expect(try journal.hotListVersion == 0)
         try journal.applyHotList(version: 41, full: true, add: ["8888000000000001", "8888000000000002"], remove: [])
-        #expect(journal.isHotListed("8888000000000001"))
-        #expect(!journal.isHotListed("8888000000000003"))
+        #expect(try journal.isHotListed("8888000000000001"))
+        #expect(try !journal.isHotListed("8888000000000003"))
         try journal.applyHotList(version: 42, full: false, add: ["8888000000000003"], remove: ["8888000000000001"])
-        #expect(!journal.isHotListed("8888000000000001"))
-        #expect(journal.isHotListed("8888000000000002") && journal.isHotListed("8888000000000003"))
+        #expect(try !journal.isHotListed("8888000000000001"))
+        #expect(try journal.isHotListed("8888000000000002") && journal.isHotListed("8888000000000003"))
         #expect(try journal.hotListVersion == 42)
         try journal.applyHotList(version: 50, full: true, add: ["FFFFFFFFFFFFFFFF"], remove: [])
         #expect(try journal.hotListCount == 1)
-        #expect(journal.isHotListed("FFFFFFFFFFFFFFFF"), "numbers above Int64.max are keys too")
-        #expect(Journal(directory: dir.url).isHotListed("FFFFFFFFFFFFFFFF"), "kept across restarts")
+        #expect(try journal.isHotListed("FFFFFFFFFFFFFFFF"), "numbers above Int64.max are keys too")
+        #expect(try Journal(directory: dir.url).isHotListed("FFFFFFFFFFFFFFFF"), "kept across restarts")
     }
 
     @Test func malformedUpdateChangesNothing() throws {
@@ -278,7 +330,7 @@ import TestSupport
         #expect(throws: JournalError.self) {
             try journal.applyHotList(version: 2, full: true, add: ["8888000000000002", "not-a-card"], remove: [])
         }
-        #expect(journal.isHotListed("8888000000000001"))
+        #expect(try journal.isHotListed("8888000000000001"))
         #expect(try journal.hotListVersion == 1)
     }
 }

@@ -11,6 +11,7 @@ import TestSupport
         func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
         func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
         func recordPending(_ debit: PendingDebit) throws { Issue.record("a hot-listed card must never reach DEBIT") }
+        func recordComplete(_ receipt: PurchaseReceipt) throws { Issue.record("a hot-listed card must never reach DEBIT") }
         func isHotListed(_ card: CardNumber) -> Bool { true }
     }
 

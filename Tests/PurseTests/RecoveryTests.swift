@@ -20,10 +20,12 @@ import TestSupport
         var open: PendingDebit?
         var settled: [RecoveryResult] = []
         var pending: [PendingDebit] = []
+        var completed: [PurchaseReceipt] = []
         init(open: PendingDebit?) { self.open = open }
         func uncertainDebit(of card: CardNumber) -> PendingDebit? { open?.cardNumber == card ? open : nil }
         func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws { settled.append(result) }
         func recordPending(_ debit: PendingDebit) throws { pending.append(debit) }
+        func recordComplete(_ receipt: PurchaseReceipt) throws { completed.append(receipt) }
         func isHotListed(_ card: CardNumber) -> Bool { false }
     }
 

@@ -109,7 +109,24 @@ public struct PosdRun {
         return finish(process)
     }
 
+    /// A `posd` subcommand that touches a journal, run without `--data-dir`:
+    /// it would write to the machine's `/var/lib/posd`. Tests never do.
+    public struct Unsandboxed: Error, CustomStringConvertible {
+        public var command: String
+        public var description: String { "posd \(command) run without --data-dir: it would use the machine's /var/lib/posd" }
+    }
+
+    static let journalCommands: Set<String> = ["purchase", "balance", "load", "validator", "cashier", "run", "sync", "settle", "journal"]
+
+    /// Throws `Unsandboxed` for a journal command without `--data-dir`.
+    public static func checkSandboxed(tool: String, _ arguments: [String]) throws {
+        if tool == "posd", let command = arguments.first, journalCommands.contains(command), !arguments.contains("--data-dir") {
+            throw Unsandboxed(command: command)
+        }
+    }
+
     public static func start(_ arguments: [String], tool: String = "posd") throws -> (Process, Pipe, Pipe) {
+        try checkSandboxed(tool: tool, arguments)
         let process = Process()
         process.executableURL = binaries.appendingPathComponent(tool)
         process.arguments = arguments

@@ -9,3 +9,23 @@ public protocol SimulatedCard: Sendable {
     /// Power off/on or reset: everything but `state` is forgotten.
     mutating func powerCycle()
 }
+
+/// What a test hook decides for a command as it reaches a simulated card.
+public enum CommandFate: Sendable, Equatable {
+    /// Act on it and answer as the card would.
+    case proceed
+    /// Leave the field right there, without acting or answering: a tear at an APDU boundary.
+    case vanish
+    /// Send these bytes instead of acting on the command (a card whose
+    /// answers are garbled, short, over-long, or from another card).
+    case answer([UInt8])
+}
+
+/// Test hooks shared by the card and PSAM simulators: each sees every
+/// command first, and may rewrite every answer (a bit flip in a chosen field).
+public struct CommandHooks: Sendable {
+    public var onCommand: (@Sendable ([UInt8]) -> CommandFate)?
+    /// Called with the command and the answer the card would send; returns what it sends.
+    public var onAnswer: (@Sendable ([UInt8], [UInt8]) -> [UInt8])?
+    public init() {}
+}

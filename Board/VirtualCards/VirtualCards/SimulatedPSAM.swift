@@ -58,10 +58,22 @@ public struct SimulatedPSAM: SimulatedCard {
         formatter = AnswerFormatter(form: state.answerForm)
     }
 
+    /// Test hooks (`CommandHooks`): a tear or a made-up answer at any PSAM
+    /// command, and answers rewritten as they leave.
+    public var hooks = CommandHooks()
+
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { $0.execute($1) }
-        self = result.card
-        return result.answer
+        switch hooks.onCommand?(bytes) ?? .proceed {
+        case .vanish:
+            powerCycle()
+            return nil
+        case .answer(let made):
+            return made
+        case .proceed:
+            let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { $0.execute($1) }
+            self = result.card
+            return hooks.onAnswer?(bytes, result.answer) ?? result.answer
+        }
     }
 
     private mutating func execute(_ c: SimCommand) -> SimAnswer {

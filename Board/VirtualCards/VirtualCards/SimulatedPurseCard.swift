@@ -30,12 +30,10 @@ public struct SimulatedPurseCard: SimulatedCard {
     /// Called right before a DEBIT or CREDIT is executed; tests use it to check
     /// what the terminal made durable first.
     public var willMoveMoney: (@Sendable (TearSwitch.Command) -> Void)?
-    /// Called with each command as it arrives, before the card acts on it.
-    /// Returning `.vanish` makes the card leave the field right there, without
-    /// acting or answering: a tear at any APDU boundary.
-    public var onCommand: (@Sendable ([UInt8]) -> CommandFate)?
-
-    public enum CommandFate: Sendable { case proceed, vanish }
+    /// Test hooks (`CommandHooks`): each command seen as it arrives, before
+    /// the card acts on it (a tear at any APDU boundary, a made-up answer),
+    /// and each answer rewritten as it leaves (a bit flip in a chosen field).
+    public var hooks = CommandHooks()
 
     private var session = Session()
     var formatter: AnswerFormatter
@@ -81,10 +79,19 @@ public struct SimulatedPurseCard: SimulatedCard {
     }
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        if onCommand?(bytes) == .vanish {
+        switch hooks.onCommand?(bytes) ?? .proceed {
+        case .vanish:
             powerCycle()
             return nil
+        case .answer(let made):
+            return made
+        case .proceed:
+            guard let answer = execute(bytes) else { return nil }
+            return hooks.onAnswer?(bytes, answer) ?? answer
         }
+    }
+
+    private mutating func execute(_ bytes: [UInt8]) -> [UInt8]? {
         let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { card, command in
             card.moneyMoved = nil
             return card.execute(command)

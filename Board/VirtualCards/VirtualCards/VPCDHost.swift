@@ -64,6 +64,17 @@ public final class VPCDHost<Card: SimulatedCard>: @unchecked Sendable {
         }
     }
 
+    /// Like `waitUntilRemoved`, bounded: false when the card was still in the field after `seconds`.
+    public func waitUntilRemoved(seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        return condition.withLock {
+            while connected || present {
+                if !condition.wait(until: deadline) { return !(connected || present) }
+            }
+            return true
+        }
+    }
+
     public func stop() {
         remove()
         condition.withLock {

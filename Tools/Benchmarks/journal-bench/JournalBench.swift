@@ -93,9 +93,15 @@ struct JournalBench: ParsableCommand {
         let probes = (0..<100_000).map { _ in String(format: "8888%012llX", UInt64.random(in: 0..<UInt64(hotListSize * 2))) }
         let before = residentKiB()
         var hits = 0
+        var failed = 0
         let lookups = measure(rounds: probes.count, warmup: 1000) { i in
-            if journal.isHotListed(probes[i % probes.count]) { hits += 1 }
+            do {
+                if try journal.isHotListed(probes[i % probes.count]) { hits += 1 }
+            } catch {
+                failed += 1
+            }
         }
+        precondition(failed == 0, "\(failed) hot-list lookups failed")
         let timing = Percentiles(lookups)
         print("hot list of \(hotListSize) entries, \(probes.count) lookups (\(hits) on the list)")
         print(String(format: "  lookup               p50 %6.2f µs  p99 %6.2f µs", timing.p50 * 1000, timing.p99 * 1000))

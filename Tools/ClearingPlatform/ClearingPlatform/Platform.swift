@@ -117,9 +117,16 @@ public final class Platform: Sendable {
                 var answer = UploadResponse()
                 for fields in envelope.records {
                     let seq = seqs[answer.accepted.count + answer.duplicates.count + answer.rejected.count]
-                    if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM record WHERE terminal_id = ? AND seq = ?"), arguments: [terminalID, seq]) == true {
+                    if let stored = try Row.fetchOne(db.cachedStatement(sql: "SELECT verdict, reason FROM record WHERE terminal_id = ? AND seq = ?"),
+                                                     arguments: [terminalID, seq]) {
                         try db.cachedStatement(sql: "UPDATE record SET resent = resent + 1 WHERE terminal_id = ? AND seq = ?").execute(arguments: [terminalID, seq])
-                        answer.duplicates.append(seq)
+                        // Revision 1.1: a re-sent record gets the verdict it got the first
+                        // time; a rejected one comes back rejected, with the stored reason.
+                        if stored["verdict"] as String == "rejected" {
+                            answer.rejected.append(.init(seq: seq, reason: stored["reason"] ?? "malformed"))
+                        } else {
+                            answer.duplicates.append(seq)
+                        }
                         continue
                     }
                     let reason = try verdict(fields, seq: seq, envelopeTerminal: envelope.terminal_id, terminalID: terminalID, db)

@@ -2,28 +2,34 @@ import Foundation
 import Hex
 import Purse
 
-/// What `posd purchase` and `posd load` print: the same fields as text or as JSON.
-struct PurchaseReport: Encodable {
-    var result: String
-    var reason: String?
-    var detail: String?
-    var amount: UInt32
-    var balanceAfter: UInt32?
-    var cardNo: String?
-    var cardCounter: UInt16?
-    var terminalSeq: UInt32?
-    var tac: String?
-    var mac2Verified: Bool?
+/// What `posd purchase` and `posd load` print: the same fields as text or as
+/// JSON. Neither carries raw card answers (a malformed DEBIT answer's first
+/// bytes look like a TAC): `detail` is for the log only.
+public struct PurchaseReport: Encodable {
+    public var result: String
+    public var reason: String?
+    /// Why, in the terminal's words and the card's bytes: logged, never printed on the result line.
+    public var detail: String?
+    public var amount: UInt32
+    public var balanceAfter: Int64?
+    public var cardNo: String?
+    public var cardCounter: UInt16?
+    public var terminalSeq: UInt32?
+    public var tac: String?
+    public var mac2Verified: Bool?
+    /// True when the proof came from the card after a torn transaction (§9.3).
+    public var recovered: Bool?
+    var mac2Alarm = false
 
     enum CodingKeys: String, CodingKey {
-        case result, reason, detail, amount, tac
+        case result, reason, amount, tac, recovered
         case balanceAfter = "balance_after", cardNo = "card_no", cardCounter = "card_counter"
         case terminalSeq = "terminal_seq", mac2Verified = "mac2_verified"
     }
 
-    var exitCode: Int32 = 0
+    public var exitCode: Int32 = 0
 
-    init(_ outcome: PurchaseOutcome, amount: UInt32) {
+    public init(_ outcome: PurchaseOutcome, amount: UInt32) {
         self.amount = amount
         result = ""
         switch outcome {
@@ -32,7 +38,9 @@ struct PurchaseReport: Encodable {
             self.amount = receipt.debit.amount
             balanceAfter = receipt.balanceAfter
             tac = receipt.tac.hex
-            mac2Verified = receipt.mac2Verified
+            mac2Verified = receipt.recovered ? nil : receipt.mac2Verified
+            mac2Alarm = receipt.mac2Alarm
+            recovered = receipt.recovered ? true : nil
             fill(from: receipt.debit)
             exitCode = 0
         case .declined(let decline):
@@ -53,6 +61,7 @@ struct PurchaseReport: Encodable {
             self.amount = receipt.debit.amount
             balanceAfter = receipt.balanceAfter
             tac = receipt.tac.hex
+            recovered = true
             fill(from: receipt.debit)
             exitCode = 4
         case .blocked(let block):
@@ -70,30 +79,32 @@ struct PurchaseReport: Encodable {
         terminalSeq = debit.isLoad ? nil : debit.terminalSequence
     }
 
-    var json: String {
+    public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
-    var text: String {
+    public var text: String {
         switch result {
         case "approved":
             "APPROVED  \(Money(amount))  card \(cardNo ?? "")  balance \(Money(balanceAfter ?? 0))"
                 + (terminalSeq.map { "  T \($0)" } ?? "  online counter \(cardCounter ?? 0)") + "  TAC \(tac ?? "")"
-                + (mac2Verified == false ? "  (ALARM: PSAM did not confirm MAC2)" : "")
+                + (recovered == true ? "  (completed from the card's proof)" : "")
+                + (mac2Alarm ? "  (ALARM: PSAM did not confirm MAC2)" : "")
         case "recovered":
-            "RECOVERED  earlier transaction of \(Money(amount)) on card \(cardNo ?? "") completed (TAC \(tac ?? "")); nothing new charged"
+            "PAID EARLIER  an earlier torn transaction of \(Money(amount)) on card \(cardNo ?? "") was completed (TAC \(tac ?? "")); "
+                + "this one was not charged"
         case "declined":
-            "DECLINED  \(DeclineReason(rawValue: reason ?? "")?.text ?? reason ?? "")  [\(reason ?? "")] \(detail ?? "")"
+            "DECLINED  \(DeclineReason(rawValue: reason ?? "")?.text ?? reason ?? "")  [\(reason ?? "")]"
         default:
-            "UNCERTAIN  card \(cardNo ?? "") may have been debited \(Money(amount)): present it again (\(detail ?? ""))"
+            "UNCERTAIN  card \(cardNo ?? "") may have been debited \(Money(amount)): do not charge again; present the card again to settle"
         }
     }
 }
 
-enum BalanceText {
-    static func text(_ report: BalanceReport) -> String {
+public enum BalanceText {
+    public static func text(_ report: BalanceReport) -> String {
         var lines = ["card \(report.cardNumber) (\(report.profile.rawValue))  balance \(Money(report.balance))"]
         for entry in report.history {
             lines.append("  \(entry.time.hex)  \(entry.isLoad ? "+" : "-")\(Money(entry.amount))  type \([entry.transactionType].hex)  terminal \(entry.terminalNumber.hex)")
@@ -101,7 +112,7 @@ enum BalanceText {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ report: BalanceReport) -> String {
+    public static func json(_ report: BalanceReport) -> String {
         struct Line: Encodable { var time: String; var amount: Int64; var tx_type: UInt8; var terminal: String; var counter: UInt16 }
         struct Body: Encodable { var card_no: String; var profile: String; var balance: UInt32; var history: [Line] }
         let body = Body(card_no: report.cardNumber.description, profile: report.profile.rawValue, balance: report.balance,
@@ -113,11 +124,4 @@ enum BalanceText {
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try! encoder.encode(body), as: UTF8.self)
     }
-}
-
-/// Fen as yuan with two decimals.
-struct Money: CustomStringConvertible {
-    let fen: UInt32
-    init(_ fen: UInt32) { self.fen = fen }
-    var description: String { "\(fen / 100).\(fen % 100 < 10 ? "0" : "")\(fen % 100)" }
 }
