@@ -82,7 +82,7 @@ public struct CashierFlow: Equatable, Sendable {
     /// Shown while the card of the last sale is still in the field: the next
     /// sale starts only once it has left (one sale, one presentation).
     public var liftCardScreen: [String] {
-        fit(["LIFT LAST CARD", state.pendingAmount.map { "THEN PRESENT " + Self.money($0) } ?? "THEN PRESENT"])
+        fit(["LIFT LAST CARD", state.pendingAmount.map { "AGAIN FOR " + Self.money($0) } ?? "THEN PRESENT"])
     }
 
     /// Nothing was tried: the last sale's card never left the field.

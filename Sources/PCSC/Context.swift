@@ -9,15 +9,35 @@ import Glibc
 /// from another thread.
 public final class PCSCContext {
     public let rawValue: SCARDCONTEXT
+    /// Where this context's connect, transmit and status calls run, bounded.
+    let calls: BoundedCall
+    /// True once a call on this context overran its bound: that call still
+    /// holds pcsc-lite's lock for the context, so nothing more may be done
+    /// with it or its handles (not even releasing it). Open a new context.
+    public private(set) var stranded = false
 
     /// The corresponding C function is `SCardEstablishContext`.
     public init() throws(PCSCError) {
         var context: SCARDCONTEXT = 0
         try check(SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context), "SCardEstablishContext")
         rawValue = context
+        calls = BoundedCall(label: "context-\(context)")
     }
 
-    deinit { SCardReleaseContext(rawValue) }
+    deinit {
+        if !stranded { SCardReleaseContext(rawValue) }
+    }
+
+    /// Runs `body` on this context's call queue within `milliseconds`; an
+    /// overrun strands the context and throws `.overran`.
+    func bounded<T: Sendable>(_ milliseconds: UInt32, _ body: @escaping @Sendable () -> T) throws(PCSCError) -> T {
+        guard !stranded else { throw .overran }
+        guard let value = calls.run(within: milliseconds, body) else {
+            stranded = true
+            throw .overran
+        }
+        return value
+    }
 
     /// Reader names. The corresponding C function is `SCardListReaders`.
     public func readers() throws(PCSCError) -> [String] {

@@ -21,6 +21,9 @@ public struct PCSCError: Error, Hashable, Sendable, RawRepresentable, CustomStri
     public static let invalidHandle = PCSCError(rawValue: SCARD_E_INVALID_HANDLE)
     public static let invalidParameter = PCSCError(rawValue: SCARD_E_INVALID_PARAMETER)
     public static let insufficientBuffer = PCSCError(rawValue: SCARD_E_INSUFFICIENT_BUFFER)
+    /// Ours, not pcsc-lite's: the call did not return within its bound
+    /// (`BoundedCall`); the context it ran on is abandoned.
+    public static let overran = PCSCError(rawValue: 0x7FFF_0001)
 
     /// True when the error says the card left the field (a normal event at a terminal).
     public var meansCardGone: Bool {
@@ -28,17 +31,19 @@ public struct PCSCError: Error, Hashable, Sendable, RawRepresentable, CustomStri
     }
 
     public var description: String {
-        "\(String(cString: pcsc_stringify_error(rawValue))) (0x\(String(UInt32(truncatingIfNeeded: rawValue), radix: 16, uppercase: true)))"
+        if self == .overran { return "the reader did not answer within its time bound" }
+        return "\(String(cString: pcsc_stringify_error(rawValue))) (0x\(String(UInt32(truncatingIfNeeded: rawValue), radix: 16, uppercase: true)))"
     }
 }
 
 /// The one place that turns a pcsc-lite return code into a thrown value.
-/// Codes that can only mean a bug in this binding trap instead of throwing.
+/// An invalid parameter can only mean a bug in this binding, and traps. (An
+/// insufficient buffer is thrown: a card answering more than the 258 bytes a
+/// short APDU allows makes it, and nothing a card sends may trap the process.)
 @inline(__always)
 func check(_ rv: Int, _ function: StaticString) throws(PCSCError) {
     guard rv != SCARD_S_SUCCESS else { return }
     let error = PCSCError(rawValue: rv)
-    precondition(error != .invalidParameter && error != .insufficientBuffer,
-                 "\(function): \(error) is a bug in the PC/SC binding")
+    precondition(error != .invalidParameter, "\(function): \(error) is a bug in the PC/SC binding")
     throw error
 }

@@ -17,6 +17,9 @@ public final class Terminal {
         /// Where the terminal notes what no screen shows: the raw card answers
         /// behind an uncertain debit, alarms. Never given secrets.
         public var log: @Sendable (String) -> Void
+        /// The bound on every call to a reader (connect, transmit): a card or
+        /// reader that never answers costs this much, never the terminal.
+        public var readerCallMilliseconds: UInt32 = 5_000
 
         public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
                     profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000,
@@ -52,7 +55,10 @@ public final class Terminal {
     /// all is well. Diagnostics and the display report it.
     public internal(set) var journalAlarm: String?
     private let monitor: PCSCContext
-    private let cardContext: PCSCContext
+    /// Replaced when a call on it overran its bound (`PCSCContext.stranded`).
+    private var cardContext: PCSCContext
+    /// The PSAM's own context: a card reader that hangs cannot block it.
+    private let psamContext: PCSCContext
     private let psamHandle: CardHandle
 
     public init(_ configuration: Configuration) throws(SetupError) {
@@ -60,6 +66,7 @@ public final class Terminal {
         do {
             monitor = try PCSCContext()
             cardContext = try PCSCContext()
+            psamContext = try PCSCContext()
         } catch {
             throw .pcsc("PC/SC service", error)
         }
@@ -69,7 +76,8 @@ public final class Terminal {
         }
         do {
             try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: configuration.psamWaitMilliseconds)
-            psamHandle = try CardHandle(context: cardContext, reader: configuration.psamReader)
+            psamHandle = try CardHandle(context: psamContext, reader: configuration.psamReader,
+                                        callMilliseconds: configuration.readerCallMilliseconds)
         } catch {
             throw .pcsc("PSAM in \(configuration.psamReader)", error)
         }
@@ -85,11 +93,14 @@ public final class Terminal {
         body(try connectCard(timeoutMilliseconds: timeoutMilliseconds))
     }
 
-    /// Waits for a card and connects to it.
+    /// Waits for a card and connects to it, on a fresh context if a call on
+    /// the last one overran (the reader hung; the terminal goes on).
     func connectCard(timeoutMilliseconds: UInt32) throws(SetupError) -> APDUChannel {
         do {
             try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
-            return APDUChannel(try CardHandle(context: cardContext, reader: configuration.cardReader))
+            if cardContext.stranded { cardContext = try PCSCContext() }
+            return APDUChannel(try CardHandle(context: cardContext, reader: configuration.cardReader,
+                                              callMilliseconds: configuration.readerCallMilliseconds))
         } catch {
             throw .pcsc("card in \(configuration.cardReader)", error)
         }

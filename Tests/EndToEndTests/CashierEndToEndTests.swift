@@ -87,6 +87,52 @@ extension PurchaseEndToEndTests {
         #expect(try journal.records(after: 0, limit: 10).map(\.record.kind) == [.purchase, .declined])
     }
 
+    /// The cashier's screen after a torn sale that recovery proves paid says
+    /// it was approved (before the fix: "EARLIER SALE OK / 2.00 NOT CHARGED",
+    /// and a cashier would charge the customer twice); and a card left on the
+    /// reader is not charged by the next ENTER: that sale waits for it to be
+    /// lifted and presented again.
+    @Test func cashierTellsTheTruthAndChargesOncePerPresentation() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        bench.card.withCard { $0.armTear(.debit, nth: 1, .afterCommit) }
+        let (socket, boardFile, board) = try Self.startBoardSimulator(in: bench.directory)
+        let data = bench.directory.appendingPathComponent("data")
+        let cashier = Process()
+        cashier.executableURL = Self.binaries.appendingPathComponent("posd")
+        cashier.arguments = ["cashier", "--board", boardFile.path, "--card-wait-seconds", "20", "--data-dir", data.path]
+        cashier.standardOutput = FileHandle.nullDevice
+        try cashier.run()
+        defer {
+            kill(cashier.processIdentifier, SIGKILL)
+            cashier.waitUntilExit()
+            board.terminate()
+            board.waitUntilExit()
+        }
+        #expect(try Self.awaitScreen(socket, ["READY", "ENTER AMOUNT"], within: 10_000) == "ok READY|ENTER AMOUNT")
+        for (key, amount) in [("2", "0.02"), ("0", "0.20"), ("00", "20.00"), ("BACK", "2.00")] {
+            try Self.press(socket, key, until: ["AMOUNT", amount])
+        }
+        let presenter = Self.representAfterEachTear(bench, times: 1)
+        try Self.press(socket, "ENTER", until: ["APPROVED 2.00", "BALANCE 98.00"])
+        #expect(presenter.wait(timeout: .now() + 30) == .success)
+        #expect(try controlRequest(path: socket, "signals").hasPrefix("ok green=on red=off"))
+        #expect(try bench.cardState().balance == 9800, "debited once")
+        let journal = Journal(directory: data)
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.recovered) == [true])
+
+        // The card stays on the reader: the next sale waits for it to be lifted.
+        try Self.press(socket, "CANCEL", until: ["READY", "ENTER AMOUNT"])
+        for (key, amount) in [("1", "0.01"), ("00", "1.00")] {
+            try Self.press(socket, key, until: ["AMOUNT", amount])
+        }
+        try Self.press(socket, "ENTER", until: ["LIFT LAST CARD", "AGAIN FOR 1.00"])
+        #expect(try bench.cardState().balance == 9800, "the card left on the reader is not charged again")
+        try bench.represent()
+        #expect(try Self.awaitScreen(socket, ["APPROVED 1.00", "BALANCE 97.00"], within: 10_000) == "ok APPROVED 1.00|BALANCE 97.00")
+        #expect(try bench.cardState().balance == 9700)
+    }
+
     /// A key pressed at the line level and held until the screen shows its effect, then released.
     static func press(_ socket: String, _ key: String, until rows: [String]) throws {
         #expect(try controlRequest(path: socket, "press \(key)") == "ok")

@@ -257,4 +257,73 @@ extension PurchaseEndToEndTests {
         let verify = try Self.posd(["journal", "verify"], dataDir: data)
         #expect(verify.status == 3 && verify.stdout.contains("truncated or replaced"), "\(verify.stdout)")
     }
+
+    // MARK: 12. Tests stay in their sandbox; the default data dir says what to do
+
+    /// `posd purchase` run by hand as a user who may not write the default
+    /// `/var/lib/posd`: one line that says to pass `--data-dir` or provision,
+    /// exit 78, no SQLite error. (As root the test runs it as `nobody`; it
+    /// never runs anything that could write the machine's data directory.)
+    @Test func theDefaultDataDirectoryExplainsItself() throws {
+        let posd = Self.binaries.appendingPathComponent("posd").path
+        let process = Process()
+        if getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", "nobody", "--", posd, "purchase", "--amount", "100"]
+        } else {
+            try #require(access("/var/lib", W_OK) != 0 && access("/var/lib/posd", W_OK) != 0, "this user could write /var/lib/posd")
+            process.executableURL = URL(fileURLWithPath: posd)
+            process.arguments = ["purchase", "--amount", "100"]
+        }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78, "\(stderr)")
+        #expect(stderr.contains("/var/lib/posd") && stderr.contains("--data-dir") && stderr.contains("provision"), "\(stderr)")
+        #expect(!stderr.lowercased().contains("sqlite"), "\(stderr)")
+    }
+
+    // MARK: 10. No call blocks forever
+
+    /// The card commits DEBIT and then answers with a 0-length vpcd frame,
+    /// which wedges vpcd's read inside pcscd: SCardTransmit would never return
+    /// (before the fix posd hung in `poll(-1)`). posd gives the DEBIT up after
+    /// its bound, marks it UNCERTAIN, finds the reader still wedged, asks for
+    /// the card again, and once the card has left and come back settles the
+    /// sale by recovery. A watchdog kills posd if it hangs, so the test fails
+    /// instead of hanging.
+    @Test func aReaderThatNeverAnswersCostsABoundNotTheTerminal() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let data = bench.directory.appendingPathComponent("data")
+        let silenced = Shared(false)
+        bench.card.withCard { card in
+            card.hooks.onAnswer = { command, answer in
+                guard command.count > 1 && command[0] == 0x80 && command[1] == 0x54 && !silenced.with({ $0 }) else { return answer }
+                silenced.with { $0 = true }
+                return []  // a 0-length frame: vpcd's read never completes
+            }
+        }
+        let started = try PosdRun.start(["purchase", "--amount", "130", "--json", "--recovery-wait-seconds", "90", "--data-dir", data.path])
+        let watchdog = DispatchWorkItem { kill(started.0.processIdentifier, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
+
+        let asked = PlatformProcess.readLine(started.1.fileHandleForReading)
+        #expect(asked.contains("present_card_again"), "posd gave up on the wedged reader and asked for the card: \(asked)")
+        bench.card.remove()
+        try PCSCContext().waitForRemoval(from: Self.cardReader, timeoutMilliseconds: 30_000)
+        bench.card.insert()
+        let run = PosdRun.finish(started)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr.suffix(1500))")
+        #expect(run.stdout.contains(#""recovered":true,"result":"approved""#), "\(run.stdout)")
+        #expect(run.stderr.contains("did not answer within its time bound"), "the overrun is in the log")
+        #expect(try bench.cardState().balance == 10_000 - 130, "debited exactly once")
+        let journal = Journal(directory: data)
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.kind) == [.purchase])
+        #expect(try journal.openEntries().isEmpty)
+    }
 }

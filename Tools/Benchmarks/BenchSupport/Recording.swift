@@ -1,4 +1,5 @@
 import ISO7816
+import PCSC
 
 /// Passes commands through and remembers commands and answers, numbered in
 /// one sequence shared by all recorders so card and PSAM steps interleave.
@@ -32,5 +33,14 @@ public final class Replay: CardLink {
     public func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
         guard let next = answers.popFirst() else { throw .noAnswer }
         return next
+    }
+}
+
+/// One recorded step sent again through bare `SCardTransmit` (the baseline),
+/// which must answer at least a status word: a benchmark times only what worked.
+public func replayBare(_ step: (link: CardLink, command: [UInt8])) {
+    guard let handle = step.link as? CardHandle else { fatalError("the baseline replays only through a reader") }
+    guard let answer = try? handle.transmitUnbounded(step.command), answer.count >= 2 else {
+        fatalError("the baseline's SCardTransmit of \(step.command.count) bytes failed")
     }
 }

@@ -94,7 +94,7 @@ struct TransitBench: ParsableCommand {
                 for k in 0..<2 {
                     var apdu = Duration.zero
                     let elapsed = ContinuousClock().measure {
-                        apdu = ContinuousClock().measure { for step in transcripts[k] { _ = try? step.link.transmit(step.command) } }
+                        apdu = ContinuousClock().measure { for step in transcripts[k] { replayBare(step) } }
                         rawCommits()
                     }
                     if i >= warmup {
