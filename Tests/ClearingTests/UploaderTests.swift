@@ -151,6 +151,9 @@ import TestSupport
         #expect(run.status == 78)
         #expect(run.stderr.contains("plain HTTP to 192.0.2.10 refused"))
         #expect(!(run.stdout + run.stderr).contains("secret-token"))
+        let byName = try PosdRun.run(["sync", "--clearing-url", "http://localhost:1", "--terminal-id", terminalID,
+                                      "--token-file", token.path, "--data-dir", dir.url.path])
+        #expect(byName.status == 78 && byName.stderr.contains("plain HTTP to localhost refused"), "\(byName.stderr)")
 
         for allowed in ["http://127.0.0.1:1", "http://127.8.9.10", "http://[::1]:80", "http://[0:0:0:0:0:0:0:1]", "https://clearing.example"] {
             #expect(throws: Never.self) { try ClearingEndpoint(url: allowed, terminalID: terminalID, token: "t") }

@@ -192,6 +192,29 @@ extension PurchaseEndToEndTests {
         #expect(records.first?.balanceBefore == 100 && records.first?.cardCounter == 5, "as far as the card told")
     }
 
+    /// Answers no card may give: SELECT answered with 300 bytes (more than a
+    /// short APDU holds), GET RESPONSE answered with one byte, a 0x00 status.
+    /// Each is a decline before DEBIT with the card untouched, never a trap.
+    @Test(arguments: ["over-long", "one byte", "odd status"])
+    func impossibleAnswersAreDeclinesNotTraps(_ answer: String) throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let data = bench.directory.appendingPathComponent("data")
+        let made: [UInt8] = switch answer {
+        case "over-long": [UInt8](repeating: 0x6F, count: 300) + [0x90, 0x00]
+        case "one byte": [0x90]
+        default: [0x00, 0x00]
+        }
+        bench.card.withCard { card in
+            card.hooks.onCommand = { command in command.count > 1 && command[1] == 0xA4 ? .answer(made) : .proceed }
+        }
+        let result = try Self.posd(["purchase", "--amount", "120", "--json", "--recovery-wait-seconds", "0"], dataDir: data)
+        #expect(result.status == 1, "\(answer): \(result.status) \(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains(#""result":"declined""#), "\(answer): \(result.stdout)")
+        let card = try bench.cardState()
+        #expect(card.balance == 10_000 && card.offlineCounter == 5, "\(answer): the card is untouched")
+    }
+
     /// Absurd option values are usage errors, not crashes.
     @Test func absurdOptionValuesAreUsageErrors() throws {
         let dir = try TemporaryDirectory("posd-options")
