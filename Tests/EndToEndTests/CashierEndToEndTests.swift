@@ -36,23 +36,30 @@ extension PurchaseEndToEndTests {
         return (socket, boardFile, board)
     }
 
-    @Test func cashierSaleFromTheKeypad() throws {
-        let bench = try SimulatedTerminal(card: .testCard1())
-        defer { try? bench.close() }
-        let (socket, boardFile, board) = try Self.startBoardSimulator(in: bench.directory)
+    /// `posd cashier` on board-sim with its journal in the bench's `data`;
+    /// returns the board's socket and how to stop both.
+    static func startCashier(_ bench: SimulatedTerminal, _ extra: [String] = []) throws -> (socket: String, stop: () -> Void) {
+        let (socket, boardFile, board) = try startBoardSimulator(in: bench.directory)
         let cashier = Process()
-        cashier.executableURL = Self.binaries.appendingPathComponent("posd")
-        cashier.arguments = ["cashier", "--board", boardFile.path, "--data-dir", bench.directory.appendingPathComponent("data").path]
+        cashier.executableURL = binaries.appendingPathComponent("posd")
+        cashier.arguments = ["cashier", "--board", boardFile.path, "--data-dir", bench.directory.appendingPathComponent("data").path] + extra
         cashier.standardOutput = FileHandle.nullDevice
         try cashier.run()
-        defer {
-            // posd has no SIGTERM handling yet (the service work), and a test
-            // runner's blocked signals are inherited: stop it outright.
+        return (socket, {
+            // `posd cashier` runs until killed (the service handles SIGTERM), and
+            // a test runner's blocked signals are inherited: stop it outright.
             kill(cashier.processIdentifier, SIGKILL)
             cashier.waitUntilExit()
             board.terminate()
             board.waitUntilExit()
-        }
+        })
+    }
+
+    @Test func cashierSaleFromTheKeypad() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let (socket, stop) = try Self.startCashier(bench)
+        defer { stop() }
 
         // The display is rewritten character by character: wait for whole screens.
         #expect(try Self.awaitScreen(socket, ["READY", "ENTER AMOUNT"], within: 10_000) == "ok READY|ENTER AMOUNT")
@@ -96,19 +103,9 @@ extension PurchaseEndToEndTests {
         let bench = try SimulatedTerminal(card: .testCard1())
         defer { try? bench.close() }
         bench.card.withCard { $0.armTear(.debit, nth: 1, .afterCommit) }
-        let (socket, boardFile, board) = try Self.startBoardSimulator(in: bench.directory)
         let data = bench.directory.appendingPathComponent("data")
-        let cashier = Process()
-        cashier.executableURL = Self.binaries.appendingPathComponent("posd")
-        cashier.arguments = ["cashier", "--board", boardFile.path, "--card-wait-seconds", "20", "--data-dir", data.path]
-        cashier.standardOutput = FileHandle.nullDevice
-        try cashier.run()
-        defer {
-            kill(cashier.processIdentifier, SIGKILL)
-            cashier.waitUntilExit()
-            board.terminate()
-            board.waitUntilExit()
-        }
+        let (socket, stop) = try Self.startCashier(bench, ["--card-wait-seconds", "20"])
+        defer { stop() }
         #expect(try Self.awaitScreen(socket, ["READY", "ENTER AMOUNT"], within: 10_000) == "ok READY|ENTER AMOUNT")
         for (key, amount) in [("2", "0.02"), ("0", "0.20"), ("00", "20.00"), ("BACK", "2.00")] {
             try Self.press(socket, key, until: ["AMOUNT", amount])

@@ -29,3 +29,21 @@ public struct CommandHooks: Sendable {
     public var onAnswer: (@Sendable ([UInt8], [UInt8]) -> [UInt8])?
     public init() {}
 }
+
+extension SimulatedCard {
+    /// One command through `hooks` around the card's own `execute`: a made-up
+    /// answer or a tear in place of the command, and the answer rewritten as
+    /// it leaves.
+    mutating func respond(to bytes: [UInt8], hooks: CommandHooks, execute: (inout Self) -> [UInt8]?) -> [UInt8]? {
+        switch hooks.onCommand?(bytes) ?? .proceed {
+        case .vanish:
+            powerCycle()
+            return nil
+        case .answer(let made):
+            return made
+        case .proceed:
+            guard let answer = execute(&self) else { return nil }
+            return hooks.onAnswer?(bytes, answer) ?? answer
+        }
+    }
+}

@@ -63,16 +63,10 @@ public struct SimulatedPSAM: SimulatedCard {
     public var hooks = CommandHooks()
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        switch hooks.onCommand?(bytes) ?? .proceed {
-        case .vanish:
-            powerCycle()
-            return nil
-        case .answer(let made):
-            return made
-        case .proceed:
-            let result = AnswerFormatter.respond(self, to: bytes, formatter: \.formatter) { $0.execute($1) }
-            self = result.card
-            return hooks.onAnswer?(bytes, result.answer) ?? result.answer
+        respond(to: bytes, hooks: hooks) { psam in
+            let result = AnswerFormatter.respond(psam, to: bytes, formatter: \.formatter) { $0.execute($1) }
+            psam = result.card
+            return result.answer
         }
     }
 

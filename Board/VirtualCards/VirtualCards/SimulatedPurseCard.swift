@@ -79,16 +79,7 @@ public struct SimulatedPurseCard: SimulatedCard {
     }
 
     public mutating func respond(to bytes: [UInt8]) -> [UInt8]? {
-        switch hooks.onCommand?(bytes) ?? .proceed {
-        case .vanish:
-            powerCycle()
-            return nil
-        case .answer(let made):
-            return made
-        case .proceed:
-            guard let answer = execute(bytes) else { return nil }
-            return hooks.onAnswer?(bytes, answer) ?? answer
-        }
+        respond(to: bytes, hooks: hooks) { $0.execute(bytes) }
     }
 
     private mutating func execute(_ bytes: [UInt8]) -> [UInt8]? {
