@@ -94,6 +94,7 @@ extension Journal {
         try write { db in
             for (key, value) in values { try Self.setSetting(key, value, db) }
         }
+        noteSettingsChanged()
     }
 
     static func setSetting(_ key: String, _ value: String, _ db: Database) throws {

@@ -132,6 +132,12 @@ public final class Journal: Sendable {
     private let newestTime = Mutex<String?>(nil)
     /// This journal's identity, stored inside the database and in `journal.id`.
     public let identity: String?
+    /// Counts the changes to the stored settings made through this object (the
+    /// one writer), so a running terminal re-reads the parameters only when
+    /// store-and-forward has stored new ones.
+    private let settingsChanges = Atomic<Int>(0)
+    public var settingsGeneration: Int { settingsChanges.load(ordering: .acquiring) }
+    func noteSettingsChanged() { settingsChanges.add(1, ordering: .releasing) }
 
     public static let databaseName = "journal.sqlite"
     /// Written when the journal is created, holding the identity also stored

@@ -89,6 +89,8 @@ public final class Uploader: Sendable {
         }
         result.delivered = valid.count
         result.rejected = valid.values.filter { $0 != .delivered }.count
+        logger.info("records delivered", metadata: ["delivered": "\(result.delivered)", "rejected": "\(result.rejected)",
+                                                   "undelivered": "\(journal.offlineExposure.records)"])
         return result
     }
 

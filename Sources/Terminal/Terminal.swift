@@ -13,7 +13,10 @@ public final class Terminal {
         public var profiles: [PurseProfile]
         /// How long start-up waits for the PSAM to be seen in its reader.
         public var psamWaitMilliseconds: UInt32
+        /// The limits as first given; `currentLimits`, when set, is asked
+        /// instead on every tap (a running terminal's live parameters).
         public var offlineLimits: OfflineLimits
+        public var currentLimits: (@Sendable () -> OfflineLimits)?
         /// Where the terminal notes what no screen shows: the raw card answers
         /// behind an uncertain debit, alarms. Never given secrets.
         public var log: @Sendable (String) -> Void
@@ -49,7 +52,8 @@ public final class Terminal {
     }
 
     public let configuration: Configuration
-    public var offlineLimits: OfflineLimits { configuration.offlineLimits }
+    /// The offline limits in force for the next tap.
+    public var offlineLimits: OfflineLimits { configuration.currentLimits?() ?? configuration.offlineLimits }
     public let psam: PSAM
     /// The last journal write that failed after a card had answered; nil while
     /// all is well. Diagnostics and the display report it.

@@ -30,7 +30,8 @@ struct CashierCommand: ParsableCommand {
     func run() throws {
         let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
         let readers = try ReaderOptions.parse(["--card-reader", definition.readers.card, "--psam-reader", definition.readers.psam])
-        try CashierTerminal(board: board, limitOptions: limitOptions, readers: readers, data: data, cardWaitSeconds: cardWaitSeconds)
+        try CashierTerminal(board: board, core: TerminalCore(data: data, limits: limitOptions), readers: readers,
+                            cardWaitSeconds: cardWaitSeconds)
             .serve(shouldStop: { false })
     }
 }
@@ -40,16 +41,15 @@ struct CashierCommand: ParsableCommand {
 struct CashierTerminal {
     let panel: BoardPanel
     let journal: Journal
+    let parameters: LiveParameters
     let terminal: Terminal
-    let maxPurchase: UInt32
     let cardWaitSeconds: UInt32
 
-    init(board: String, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions, cardWaitSeconds: UInt32) throws {
+    init(board: String, core: TerminalCore, readers: ReaderOptions, cardWaitSeconds: UInt32) throws {
         panel = try BoardPanel(board: board)
-        journal = try data.journal()
-        let limits = limitOptions.resolve(journal)
-        maxPurchase = limits.maxPurchase
-        terminal = try readers.terminal(limits: limits.offline)
+        journal = core.journal
+        parameters = core.parameters
+        terminal = try readers.terminal(parameters: core.parameters)
         self.cardWaitSeconds = cardWaitSeconds
     }
 
@@ -62,7 +62,7 @@ struct CashierTerminal {
 
     private func loop(_ shouldStop: () -> Bool) throws {
         let (definition, display, keypad, signals, clock) = (panel.definition, panel.display, panel.keypad, panel.signals, panel.clock)
-        var flow = CashierFlow(maxPurchase: maxPurchase, width: definition.display.columns, height: definition.display.rows)
+        var flow = CashierFlow(maxPurchase: parameters.current.maxPurchase, width: definition.display.columns, height: definition.display.rows)
         try display.initialize()
         var shown: [String] = []
         var nextRefusalCheck: UInt64 = 0
@@ -81,6 +81,7 @@ struct CashierTerminal {
             // every scan; each purchase still checks for itself.
             if flow.state == .idle && clock.nanoseconds >= nextRefusalCheck {
                 nextRefusalCheck = clock.nanoseconds + 1_000_000_000
+                flow.maxPurchase = parameters.current.maxPurchase  // parameters a sync stored apply from the next sale
                 flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" }
                     ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: journal.transactionTime()).map { _ in "OFFLINE LIMIT" }
             }

@@ -35,11 +35,12 @@ struct ReaderOptions: ParsableArguments {
         try require(waitSeconds, in: 1...3600, "wait-seconds")
     }
 
-    func terminal(limits: OfflineLimits = .standard) throws -> Terminal {
-        try setUp { () throws(Terminal.SetupError) in
-            try Terminal(Terminal.Configuration(cardReader: cardReader, psamReader: psamReader, offlineLimits: limits,
-                                                log: { FileHandle.standardError.write(Data("posd: \($0)\n".utf8)) }))
-        }
+    /// The readers and PSAM; the offline limits asked of `parameters` on every tap.
+    func terminal(parameters: LiveParameters? = nil) throws -> Terminal {
+        var configuration = Terminal.Configuration(cardReader: cardReader, psamReader: psamReader,
+                                                   log: { FileHandle.standardError.write(Data("posd: \($0)\n".utf8)) })
+        if let parameters { configuration.currentLimits = { parameters.current.offline } }
+        return try setUp { () throws(Terminal.SetupError) in try Terminal(configuration) }
     }
 }
 
@@ -102,9 +103,11 @@ struct LimitOptions: ParsableArguments {
         if let maxOfflineHours { try require(maxOfflineHours, in: 0...87_840, "max-offline-hours") }
     }
 
-    struct Limits {
+    struct Limits: Sendable {
         var maxPurchase: UInt32
         var offline: OfflineLimits
+        /// The stored parameters they came from (nil: none yet, or unreadable).
+        var parameters: Parameters?
     }
 
     /// Stored parameters that cannot be read refuse every sale (fail closed),
@@ -121,7 +124,8 @@ struct LimitOptions: ParsableArguments {
                                     maxAmount: maxOfflineAmount ?? parameters?.maxOfflineAmount ?? standard.maxAmount,
                                     maxHours: maxOfflineHours ?? parameters?.maxOfflineHours ?? standard.maxHours)
         offline.unknown = unknown
-        return Limits(maxPurchase: maxPurchase ?? parameters.map { UInt32(clamping: $0.maxPurchase) } ?? 50_000, offline: offline)
+        return Limits(maxPurchase: maxPurchase ?? parameters.map { UInt32(clamping: $0.maxPurchase) } ?? 50_000, offline: offline,
+                      parameters: parameters)
     }
 }
 
@@ -185,14 +189,15 @@ struct Purchase: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let journal = try data.journal()
-        let limits = limitOptions.resolve(journal)
-        guard amount <= limits.maxPurchase else {
-            let report = PurchaseReport(.declined(Decline(.invalidAmount, "amount \(amount) is over max_purchase \(limits.maxPurchase)")), amount: amount)
+        let core = try TerminalCore(data: data, limits: limitOptions)
+        let journal = core.journal
+        let maxPurchase = core.parameters.current.maxPurchase
+        guard amount <= maxPurchase else {
+            let report = PurchaseReport(.declined(Decline(.invalidAmount, "amount \(amount) is over max_purchase \(maxPurchase)")), amount: amount)
             show(report, json: readers.json)
             throw ExitCode(report.exitCode)
         }
-        let terminal = try readers.terminal(limits: limits.offline)
+        let terminal = try readers.terminal(parameters: core.parameters)
         var exitCode: Int32 = 0
         for _ in 0..<max(1, `repeat`) {
             let outcome = try setUp { () throws(Terminal.SetupError) in

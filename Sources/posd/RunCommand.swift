@@ -62,7 +62,8 @@ struct Run: AsyncParsableCommand {
 
         // The provisioned values, through the same option types the commands use.
         let readers = try ReaderOptions.parse(["--card-reader", settings.cardReader, "--psam-reader", settings.psamReader])
-        let limits = try LimitOptions.parse([])
+        // One journal for the terminal loop and store-and-forward alike.
+        let core = try TerminalCore(data: data, limits: LimitOptions.parse([]))
         let loop: TerminalLoop
         switch settings.mode {
         case .validator:
@@ -71,22 +72,21 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(configurationFailure)
             }
             let validator = try Validator(line: line, stop: settings.stop ?? 0, route: settings.route.map { data.url.appendingPathComponent($0).path },
-                                          board: settings.board, limitOptions: limits, readers: readers, data: data,
-                                          recoveryWaitSeconds: 10)
+                                          board: settings.board, core: core, readers: readers, recoveryWaitSeconds: 10)
             loop = TerminalLoop { shouldStop in _ = validator.serve(taps: 0, waitMilliseconds: 1000, shouldStop: shouldStop) }
         case .cashier:
             guard let board = settings.board else {
                 FileHandle.standardError.write(Data("posd: a cashier terminal needs its board (posd-tech provision --board)\n".utf8))
                 throw ExitCode(configurationFailure)
             }
-            let cashier = try CashierTerminal(board: board, limitOptions: limits, readers: readers, data: data, cardWaitSeconds: 30)
+            let cashier = try CashierTerminal(board: board, core: core, readers: readers, cardWaitSeconds: 30)
             loop = TerminalLoop { shouldStop in cashier.serve(shouldStop: shouldStop) }
         }
 
         var services: [any Service] = [loop]
         do {
             let client = ClearingClient(endpoint: try ClearingOptions.parse([]).endpoint(data: data), logger: logger)
-            services.append(StoreAndForwardService(journal: try data.journal(), service: client, logger: logger,
+            services.append(StoreAndForwardService(journal: core.journal, service: client, logger: logger,
                                                    uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
         } catch {
             logger.error("store and forward off: records stay in the journal", metadata: ["why": "\(error)"])

@@ -51,8 +51,8 @@ struct ValidatorCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let validator = try Validator(line: line, stop: stop, route: route, board: board, limitOptions: limitOptions, readers: readers,
-                                      data: data, recoveryWaitSeconds: recoveryWaitSeconds)
+        let validator = try Validator(line: line, stop: stop, route: route, board: board, core: TerminalCore(data: data, limits: limitOptions),
+                                      readers: readers, recoveryWaitSeconds: recoveryWaitSeconds)
         throw ExitCode(validator.serve(taps: taps, waitMilliseconds: readers.waitSeconds * 1000))
     }
 }
@@ -61,21 +61,24 @@ struct ValidatorCommand: ParsableCommand {
 /// terminal provisioned as one.
 struct Validator {
     let journal: Journal
+    let parameters: LiveParameters
     let terminal: Terminal
     let panel: BoardPanel?
     let screen: ValidatorScreen
-    let rules: FareRules
-    let mostCharged: UInt32
+    let line: UInt16
+    let stop: UInt16
+    /// A route for distance fares; nil: the platform's flat fare.
+    let route: Route?
     let stopName: String?
     let recoveryWaitSeconds: UInt32
     let json: Bool
 
-    init(line: UInt16, stop: UInt16, route: String?, board: String?, limitOptions: LimitOptions, readers: ReaderOptions, data: DataOptions,
+    init(line: UInt16, stop: UInt16, route: String?, board: String?, core: TerminalCore, readers: ReaderOptions,
          recoveryWaitSeconds: UInt32) throws {
-        journal = try data.journal()
-        // Unreadable parameters: the limits below refuse every tap (fail closed).
-        let parameters = (try? PlatformSync.storedParameters(in: journal)) ?? nil
-        let mode: FareRules.Mode
+        journal = core.journal
+        parameters = core.parameters
+        self.line = line
+        self.stop = stop
         if let route {
             let definition: Route
             do {
@@ -86,26 +89,32 @@ struct Validator {
             }
             guard definition.line == line else { throw ValidationError("route \(route) is line \(definition.line), not line \(line)") }
             guard Int(stop) < definition.stops.count else { throw ValidationError("stop \(stop) is not a stop of the route") }
-            mode = .distance(definition)
+            self.route = definition
         } else {
-            mode = .flat(parameters?.fares.flat ?? 200)
+            self.route = nil
         }
-        let limits = limitOptions.resolve(journal)
         panel = try board.map { try BoardPanel(board: $0) }
         screen = ValidatorScreen(width: panel?.definition.display.columns ?? 16, height: panel?.definition.display.rows ?? 2)
-        stopName = if case .distance(let route) = mode { route.stops[Int(stop)] } else { nil }
+        stopName = self.route.map { $0.stops[Int(stop)] }
         try panel?.display.initialize()
         try panel?.display.show(screen.idle(line: line, stop: stopName))
-        terminal = try readers.terminal(limits: limits.offline)
-        rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
-                          transferWindowSeconds: parameters?.fares.transferWindowSeconds ?? 5400,
-                          transferDiscount: parameters?.fares.transferDiscount ?? 100)
-        mostCharged = switch mode {
+        terminal = try readers.terminal(parameters: core.parameters)
+        self.recoveryWaitSeconds = recoveryWaitSeconds
+        json = readers.json
+    }
+
+    /// The fare rules for the next tap, from the parameters as they stand now
+    /// (flat fare, transfer window and discount), and the most a tap can cost.
+    func rules() -> (rules: FareRules, mostCharged: UInt32) {
+        let fares = parameters.current.parameters?.fares
+        let mode: FareRules.Mode = route.map { .distance($0) } ?? .flat(fares?.flat ?? 200)
+        let rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
+                              transferWindowSeconds: fares?.transferWindowSeconds ?? 5400, transferDiscount: fares?.transferDiscount ?? 100)
+        let mostCharged = switch mode {
         case .flat(let fare): UInt32(clamping: fare)
         case .distance(let route): UInt32(clamping: route.maxFare)
         }
-        self.recoveryWaitSeconds = recoveryWaitSeconds
-        json = readers.json
+        return (rules, mostCharged)
     }
 
     /// Serves `taps` taps (0: until `shouldStop`), each waited for up to
@@ -116,6 +125,7 @@ struct Validator {
         var exitCode: Int32 = 0
         while (taps == 0 || served < taps) && !shouldStop() {
             let outcome: PurchaseOutcome
+            let (rules, mostCharged) = rules()
             do {
                 outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: waitMilliseconds, journal: journal,
                                            mostCharged: mostCharged, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
@@ -145,7 +155,7 @@ struct Validator {
                     continue
                 }
             }
-            try? panel?.display.show(screen.idle(line: rules.line, stop: stopName))
+            try? panel?.display.show(screen.idle(line: line, stop: stopName))
         }
         return exitCode
     }

@@ -1,0 +1,76 @@
+import Foundation
+import Journal
+import PCSC
+import Testing
+import TestSupport
+import VirtualCards
+
+/// `posd run` as a terminal runs it for months: one journal shared by the
+/// terminal loop and store-and-forward, and parameters applied while it runs.
+extension PurchaseEndToEndTests {
+    /// The platform lowers `max_offline_records` to 2 while the validator runs;
+    /// the new limit applies from the next tap (not the next start). With the
+    /// platform refusing uploads, the third tap is refused for the offline
+    /// limit; once the platform takes uploads again, the delivery lifts the
+    /// limit at once in the running service (before the fix, the loop and
+    /// store-and-forward each had their own journal, and a delivery never
+    /// lowered the loop's count: every later tap was refused until a restart).
+    @Test func deliveriesLiftTheOfflineLimitsOfARunningTerminal() async throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let platform = try PlatformProcess(directory: bench.directory)
+        let data = bench.directory.appendingPathComponent("data")
+        let tokenFile = bench.directory.appendingPathComponent("token")
+        try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let routeFile = bench.directory.appendingPathComponent("route.json")
+        try JSONEncoder().encode(Self.route).write(to: routeFile)
+        let provisioned = try Self.run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", "112233445566",
+                                                     "--clearing-url", platform.url, "--token-file", tokenFile.path, "--mode", "validator",
+                                                     "--line", "18", "--stop", "1", "--route", routeFile.path])
+        #expect(provisioned.status == 0, "\(provisioned.stdout)\(provisioned.stderr)")
+
+        // The card comes only once the platform is set up.
+        bench.card.remove()
+        try PCSCContext().waitForRemoval(from: Self.cardReader, timeoutMilliseconds: 10_000)
+        let service = try PosdRun.start(["run", "--data-dir", data.path, "--upload-interval-seconds", "1", "--sync-interval-seconds", "1",
+                                         "--log-level", "info"])
+        let watchdog = DispatchWorkItem { kill(service.0.processIdentifier, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 180, execute: watchdog)
+        defer {
+            watchdog.cancel()
+            kill(service.0.processIdentifier, SIGTERM)
+            _ = PosdRun.finish(service)
+        }
+        let results = LineWatcher(service.1.fileHandleForReading)
+        let log = LineWatcher(service.2.fileHandleForReading)
+
+        // New parameters at the platform; the running terminal stores them at its next sync.
+        try await platform.control(.PUT, "/control/parameters", """
+            {"version":8,"merchant_id":"898110000000001","max_purchase":50000,"max_balance":100000,"max_load":50000,
+             "max_loads_per_day":5,"max_offline_records":2,"max_offline_amount":5000000,"max_offline_hours":168,
+             "fares":{"flat":200,"transfer_window_s":5400,"transfer_discount":100}}
+            """)
+        #expect(log.await("parameters applied", "version=8") != nil, "the running terminal stored version 8: \(log.all.suffix(5))")
+        // Uploads refused for now: what is journalled stays undelivered.
+        try await platform.control(.POST, "/control/fault", #"{"kind":"503","count":1000,"path":"/v1/records"}"#)
+
+        bench.card.insert()
+        let first = results.await("APPROVED")  // tap on: record 1
+        #expect(first?.index == 0, "\(results.all)")
+        try bench.represent()
+        let second = results.await("[already_checked_in]", after: 1)  // a double tap: declined, record 2
+        #expect(second?.index == 1, "\(results.all)")
+        try bench.represent()
+        let third = results.await("[offline_limit]", after: 2)
+        #expect(third?.index == 2, "the limit of 2 from the new parameters applies at once: \(results.all)")
+
+        // The platform takes uploads again: the running terminal delivers, and the limit lifts.
+        let logged = log.all.count
+        try await platform.control(.DELETE, "/control/fault")
+        #expect(log.await("records delivered", "undelivered=0", after: logged) != nil, "\(log.all.suffix(5))")
+        #expect(try await platform.summary().records == 2)
+        try bench.represent()
+        let fourth = results.await("[already_checked_in]", after: 3)
+        #expect(fourth?.index == 3, "served again after the delivery, without a restart: \(results.all)")
+    }
+}
