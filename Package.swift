@@ -89,7 +89,8 @@ let package = Package(
             name: "board-sim",
             dependencies: ["BoardModel", "BoardDefinition", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/Sim/board-sim"),
-        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex"]),
+        .target(name: "FlightRecorder", dependencies: ["ISO7816", "Hex"]),
+        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
         .target(name: "ClearingAPI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ClearingClient",
@@ -131,7 +132,7 @@ let package = Package(
             name: "posd-tech",
             dependencies: [
                 "Settings", "Terminal", "Journal", "ClearingAPI", "ClearingClient", "StoreAndForward", "BoardDefinition", "BoardPanel",
-                "Fares", "Hex", "PCSC", "Purse", "ISO7816", "Panel", .product(name: "Crypto", package: "swift-crypto"),
+                "Fares", "FlightRecorder", "Hex", "PCSC", "Purse", "ISO7816", "Panel", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/Technician/posd-tech"),

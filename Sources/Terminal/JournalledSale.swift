@@ -142,6 +142,7 @@ extension Terminal {
     /// Makes `outcome` durable before it is returned (and so before it is
     /// shown): the PENDING entry becomes its record, or is marked UNCERTAIN.
     func journalled(_ outcome: PurchaseOutcome, entry: Int64?, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
+        configuration.recorder?.note("outcome \(outcome.summary)")
         do {
             switch outcome {
             case .approved(let receipt):
@@ -285,5 +286,18 @@ extension ClearingRecord {
         self.init(kind: .declined, time: time.description, cardNo: decline.cardNumber?.description ?? "",
                   amount: 0, balanceBefore: Int(decline.learned?.balance ?? 0),
                   cardCounter: Int(decline.learned?.counter ?? 0), reason: decline.reason.rawValue)
+    }
+}
+
+extension PurchaseOutcome {
+    /// One line for the flight recorder: the result and the card's figures, no secrets.
+    var summary: String {
+        switch self {
+        case .approved(let receipt): "approved \(receipt.debit.amount) card \(receipt.debit.cardNumber)\(receipt.recovered ? " recovered" : "")"
+        case .recovered(let receipt): "earlier transaction recovered: \(receipt.debit.amount) card \(receipt.debit.cardNumber)"
+        case .declined(let decline): "declined \(decline.reason.rawValue): \(decline.detail)"
+        case .uncertain(let pending, let detail): "uncertain card \(pending.cardNumber): \(detail)"
+        case .blocked(let block): "blocked card \(block.cardNumber): \(block.reason)"
+        }
     }
 }

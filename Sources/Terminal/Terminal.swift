@@ -1,3 +1,4 @@
+import FlightRecorder
 import Foundation
 import ISO7816
 import Journal
@@ -23,6 +24,8 @@ public final class Terminal {
         /// The bound on every call to a reader (connect, transmit): a card or
         /// reader that never answers costs this much, never the terminal.
         public var readerCallMilliseconds: UInt32 = 5_000
+        /// Where every tap's APDUs go (card and PSAM), for diagnostics.
+        public var recorder: FlightRecorder?
 
         public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
                     profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000,
@@ -86,7 +89,9 @@ public final class Terminal {
             throw .pcsc("PSAM in \(configuration.psamReader)", error)
         }
         do {
-            psam = try PSAM.start(APDUChannel(psamHandle))
+            let handle: CardHandle = psamHandle
+            let link: any CardLink = configuration.recorder.map { RecordingLink(handle, device: "psam", recorder: $0) } ?? handle
+            psam = try PSAM.start(APDUChannel(link))
         } catch {
             throw .psam(error)
         }
@@ -103,8 +108,11 @@ public final class Terminal {
         do {
             try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
             if cardContext.stranded { cardContext = try PCSCContext() }
-            return APDUChannel(try CardHandle(context: cardContext, reader: configuration.cardReader,
-                                              callMilliseconds: configuration.readerCallMilliseconds))
+            let handle = try CardHandle(context: cardContext, reader: configuration.cardReader,
+                                        callMilliseconds: configuration.readerCallMilliseconds)
+            guard let recorder = configuration.recorder else { return APDUChannel(handle) }
+            recorder.beginTap("card in \(configuration.cardReader)")
+            return APDUChannel(RecordingLink(handle, device: "card", recorder: recorder))
         } catch {
             throw .pcsc("card in \(configuration.cardReader)", error)
         }

@@ -1,3 +1,4 @@
+import FlightRecorder
 import Foundation
 import Journal
 import Synchronization
@@ -11,10 +12,13 @@ import Terminal
 struct TerminalCore {
     let journal: Journal
     let parameters: LiveParameters
+    /// The last taps' APDUs, beside the journal (nil if the file cannot be used).
+    let recorder: FlightRecorder?
 
     init(data: DataOptions, limits: LimitOptions) throws {
         journal = try data.journal()
         parameters = LiveParameters(journal: journal, overrides: limits)
+        recorder = FlightRecorder(directory: data.url)
     }
 }
 

@@ -49,7 +49,7 @@ struct CashierTerminal {
         panel = try BoardPanel(board: board)
         journal = core.journal
         parameters = core.parameters
-        terminal = try readers.terminal(parameters: core.parameters)
+        terminal = try readers.terminal(core)
         self.cardWaitSeconds = cardWaitSeconds
     }
 

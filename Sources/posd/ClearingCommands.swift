@@ -218,8 +218,9 @@ struct Load: AsyncParsableCommand {
         let logger = clearing.logger()
         let client = try clearing.client(logger: logger, data: data)
         let terminalID = client.endpoint.terminalID
-        let journal = try data.journal()
-        let terminal = try readers.terminal()
+        let core = try TerminalCore(data: data, limits: LimitOptions.parse([]))
+        let journal = core.journal
+        let terminal = try readers.terminal(core)
         guard terminal.psam.terminalNumber.hex == terminalID else {
             FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not this terminal's id \(terminalID)\n".utf8))
             throw ExitCode(configurationFailure)

@@ -35,11 +35,13 @@ struct ReaderOptions: ParsableArguments {
         try require(waitSeconds, in: 1...3600, "wait-seconds")
     }
 
-    /// The readers and PSAM; the offline limits asked of `parameters` on every tap.
-    func terminal(parameters: LiveParameters? = nil) throws -> Terminal {
+    /// The readers and PSAM; the offline limits asked of `core`'s parameters on
+    /// every tap, and every APDU told to its flight recorder.
+    func terminal(_ core: TerminalCore? = nil) throws -> Terminal {
         var configuration = Terminal.Configuration(cardReader: cardReader, psamReader: psamReader,
                                                    log: { FileHandle.standardError.write(Data("posd: \($0)\n".utf8)) })
-        if let parameters { configuration.currentLimits = { parameters.current.offline } }
+        if let parameters = core?.parameters { configuration.currentLimits = { parameters.current.offline } }
+        configuration.recorder = core?.recorder
         return try setUp { () throws(Terminal.SetupError) in try Terminal(configuration) }
     }
 }
@@ -197,7 +199,7 @@ struct Purchase: ParsableCommand {
             show(report, json: readers.json)
             throw ExitCode(report.exitCode)
         }
-        let terminal = try readers.terminal(parameters: core.parameters)
+        let terminal = try readers.terminal(core)
         var exitCode: Int32 = 0
         for _ in 0..<max(1, `repeat`) {
             let outcome = try setUp { () throws(Terminal.SetupError) in
@@ -225,8 +227,9 @@ struct Balance: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let terminal = try readers.terminal()
-        let journal = try data.journal()
+        let core = try TerminalCore(data: data, limits: LimitOptions.parse([]))
+        let journal = core.journal
+        let terminal = try readers.terminal(core)
         let result = try setUp { () throws(Terminal.SetupError) in
             try terminal.balance(timeoutMilliseconds: readers.waitSeconds * 1000, journal: journal)
         }

@@ -98,7 +98,7 @@ struct Validator {
         stopName = self.route.map { $0.stops[Int(stop)] }
         try panel?.display.initialize()
         try panel?.display.show(screen.idle(line: line, stop: stopName))
-        terminal = try readers.terminal(parameters: core.parameters)
+        terminal = try readers.terminal(core)
         self.recoveryWaitSeconds = recoveryWaitSeconds
         json = readers.json
     }

@@ -147,3 +147,40 @@ extension PurchaseEndToEndTests {
         #expect(records.map(\.reason) == ["credit_not_committed"])
     }
 }
+
+/// The APDU flight recorder: the last taps' exchanges in a ring of fixed size
+/// beside the journal, kept across a crash, PINs redacted, read by
+/// `posd-tech diagnostics`.
+extension PurchaseEndToEndTests {
+    @Test func theFlightRecorderKeepsTheLastTapsAcrossACrash() async throws {
+        let bench = try LoadBench(card: .testCard1())
+        defer { try? bench.simulated.close() }
+        let sales = try PosdRun.run(["purchase", "--amount", "1", "--repeat", "70", "--json", "--data-dir", bench.data.path])
+        #expect(sales.status == 0, "\(sales.stderr.suffix(500))")
+        #expect(try bench.load(2000).status == 0)
+
+        // The next sale's terminal dies as DEBIT reaches the card.
+        let victim = Shared<Int32>(0)
+        bench.simulated.card.withCard { card in
+            card.hooks.onCommand = { command in
+                if command.count > 1 && command[0] == 0x80 && command[1] == 0x54 { kill(victim.with { $0 }, SIGKILL) }
+                return .proceed
+            }
+        }
+        #expect(try Self.runUntilKilled(["purchase", "--amount", "5", "--data-dir", bench.data.path], victim: victim) == "killed")
+        bench.simulated.card.withCard { $0.hooks = CommandHooks() }
+
+        let file = bench.data.appendingPathComponent("flight-recorder.txt")
+        #expect(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int == 64 * 4096, "bounded: 64 slots of 4 KiB")
+        let report = try Self.run("posd-tech", ["diagnostics", "--data-dir", bench.data.path, "--json", "--recorded-taps", "64"])
+        let json = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let traces = (json?["flight_recorder"] as? [[String: Any]])?.compactMap { $0["lines"] as? [String] } ?? []
+        #expect(traces.count == 64, "the ring holds the last 64 taps")
+        let killed = try #require(traces.last)
+        #expect(killed.last?.hasPrefix("card > 805401000F") == true, "the crashed tap ends with the DEBIT it sent: \(killed.suffix(2))")
+        let load = try #require(traces.dropLast().last)
+        #expect(load.contains { $0.hasPrefix("card > (redacted)") }, "VERIFY PIN is recorded without its digits: \(load)")
+        #expect(!report.stdout.contains("00200000031234"), "no PIN in the recorder")
+        #expect(load.contains { $0.hasPrefix("outcome approved 2000") })
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import BoardPanel
 import ClearingAPI
 import ClearingClient
+import FlightRecorder
 import Foundation
 import Hex
 import ISO7816
@@ -26,6 +27,9 @@ struct Diagnostics: AsyncParsableCommand {
     @Option(help: "APDU round trips to time against the PSAM.")
     var roundTrips = 20
 
+    @Option(help: "Taps to show from the APDU flight recorder (newest last).")
+    var recordedTaps = 5
+
     struct Check: Encodable {
         var name: String
         var ok: Bool
@@ -36,10 +40,12 @@ struct Diagnostics: AsyncParsableCommand {
         var ok: Bool
         var terminalID: String?
         var checks: [Check]
+        /// The last taps' APDUs, PINs redacted.
+        var flightRecorder: [FlightRecorder.Trace]
 
         enum CodingKeys: String, CodingKey {
             case ok, checks
-            case terminalID = "terminal_id"
+            case terminalID = "terminal_id", flightRecorder = "flight_recorder"
         }
     }
 
@@ -133,13 +139,18 @@ struct Diagnostics: AsyncParsableCommand {
             let result = await Self.platformCheck(settings: settings, data: data)
             checks.append(Check(name: "clearing platform", ok: result.ok, detail: result.detail))
         }
-        let report = Report(ok: checks.allSatisfy(\.ok), terminalID: settings?.terminalID, checks: checks)
+        let recorded = Array(FlightRecorder.read(directory: data).suffix(max(0, recordedTaps)))
+        let report = Report(ok: checks.allSatisfy(\.ok), terminalID: settings?.terminalID, checks: checks, flightRecorder: recorded)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             for check in checks { print("\(check.ok ? "ok    " : "FAULT ") \(check.name): \(check.detail)") }
+            if !recorded.isEmpty {
+                print("last \(recorded.count) taps (flight recorder):")
+                for trace in recorded { trace.lines.forEach { print("  " + $0) } }
+            }
             print(report.ok ? "all checks passed" : "some checks FAILED")
         }
         if !report.ok { throw ExitCode(TechExit.checkFailed) }
