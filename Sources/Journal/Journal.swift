@@ -132,6 +132,8 @@ public final class Journal: Sendable {
     private let newestTime = Mutex<String?>(nil)
     /// This journal's identity, stored inside the database and in `journal.id`.
     public let identity: String?
+    /// Opened only to read (see `init(directory:readOnly:)`).
+    public let readOnly: Bool
     /// Counts the changes to the stored settings made through this object (the
     /// one writer), so a running terminal re-reads the parameters only when
     /// store-and-forward has stored new ones.
@@ -151,8 +153,13 @@ public final class Journal: Sendable {
 
     /// Opens (or on first use creates) the journal in `directory`. Never
     /// throws: a journal that cannot be trusted opens in the fault state.
-    public init(directory: URL) {
+    /// With `readOnly` (a technician's tool beside the live terminal, a
+    /// flash), nothing is written: no directory or database is created, no
+    /// migration, no PENDING entry is touched, the checkpoint stays; a missing
+    /// journal is the fault state, and every write throws.
+    public init(directory: URL, readOnly: Bool = false) {
         self.directory = directory
+        self.readOnly = readOnly
         let databaseURL = directory.appendingPathComponent(Self.databaseName)
         let marker = directory.appendingPathComponent(Self.markerName)
         let fileManager = FileManager.default
@@ -164,7 +171,11 @@ public final class Journal: Sendable {
         var database: DatabasePool?
         var fault: String?
         do {
-            try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+            if readOnly {
+                guard fileManager.fileExists(atPath: databaseURL.path) else { throw JournalError.fault("no journal in \(directory.path)") }
+            } else {
+                try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
             let marked: String?
             if fileManager.fileExists(atPath: marker.path) {
                 guard let text = try? String(contentsOf: marker, encoding: .utf8) else {
@@ -181,15 +192,17 @@ public final class Journal: Sendable {
                 // Looked at read-only first: a truncated or replaced file is not even opened for writing.
                 try Self.checkHasJournalSchema(databaseURL, marked: marked)
             }
-            let pool = try Self.openPool(databaseURL)
+            let pool = try Self.openPool(databaseURL, readOnly: readOnly)
             database = pool
-            identity = try Self.establishIdentity(pool, marked: marked, marker: marker)
+            identity = readOnly ? try Self.checkIdentity(pool, marked: marked) : try Self.establishIdentity(pool, marked: marked, marker: marker)
             try Self.checkIntegrity(pool)
-            report.promotedToUncertain = try pool.write { db in
-                try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
-                return db.changesCount
+            if !readOnly {
+                report.promotedToUncertain = try pool.write { db in
+                    try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
+                    return db.changesCount
+                }
             }
-            report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true)
+            report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true, advance: !readOnly)
             initialUncertain = try pool.read { db in
                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, card_no FROM entry WHERE state = 'uncertain'")
                     .map { ($0["id"] as Int64, $0["card_no"] as String) })
@@ -236,6 +249,16 @@ public final class Journal: Sendable {
         }
     }
 
+    /// The identity of a journal opened read-only: the stored one, which must
+    /// match the marker's when both exist.
+    private static func checkIdentity(_ pool: DatabasePool, marked: String?) throws -> String? {
+        let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
+        if let stored, let marked, stored != marked {
+            throw JournalError.fault("journal database is journal \(stored) but \(markerName) names journal \(marked): it was replaced")
+        }
+        return stored ?? marked
+    }
+
     private static func establishIdentity(_ pool: DatabasePool, marked: String?, marker: URL) throws -> String {
         try migrator.migrate(pool)
         let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
@@ -265,9 +288,10 @@ public final class Journal: Sendable {
         uncertainCards.withLock { $0.values.contains(cardNo) }
     }
 
-    private static func openPool(_ url: URL) throws -> DatabasePool {
+    private static func openPool(_ url: URL, readOnly: Bool) throws -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        configuration.readonly = readOnly
         configuration.prepareDatabase { db in
             // Small pages: a commit writes one WAL frame per page it touches, and a
             // journal commit touches one or two pages; 1 KiB frames sync faster than 4 KiB.
@@ -278,6 +302,7 @@ public final class Journal: Sendable {
             try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
         let pool = try DatabasePool(path: url.path, configuration: configuration)
+        if readOnly { return pool }
         // GRDB's pool sets synchronous = NORMAL on its writer after
         // prepareDatabase; FULL must be set afterwards, on the writer itself.
         try pool.writeWithoutTransaction { db in
@@ -479,6 +504,7 @@ public final class Journal: Sendable {
 
     func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
         if let fault { throw .fault(fault) }
+        if readOnly { throw .fault("opened read-only") }
         guard let database else { throw .fault("not open") }
         do {
             return try database.writeWithoutTransaction { db in
@@ -562,7 +588,7 @@ public final class Journal: Sendable {
     /// Returns the number of records checked.
     public func verifyWholeChain() throws(JournalError) -> Int {
         guard let database else { throw .fault(fault ?? "not open") }
-        do { return try Self.verifyChain(database, fromCheckpoint: false) } catch let error as JournalError {
+        do { return try Self.verifyChain(database, fromCheckpoint: false, advance: !readOnly) } catch let error as JournalError {
             throw error
         } catch {
             throw .storage("\(error)")
@@ -600,7 +626,7 @@ public final class Journal: Sendable {
     /// Walks the chain in `seq` order: each record's `seq` follows the last,
     /// its `prev_hash` is the last hash, and its hash recomputes from its body.
     /// Advances the checkpoint.
-    static func verifyChain(_ pool: DatabasePool, fromCheckpoint: Bool) throws -> Int {
+    static func verifyChain(_ pool: DatabasePool, fromCheckpoint: Bool, advance: Bool = true) throws -> Int {
         let start: (seq: Int, hash: String) = try pool.read { db in
             guard fromCheckpoint, let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM checkpoint WHERE id = 1") else {
                 return (0, ClearingRecord.genesisHash)
@@ -631,7 +657,7 @@ public final class Journal: Sendable {
             }
             if batch.count < 1000 { break }
         }
-        if last.seq != start.seq {
+        if advance && last.seq != start.seq {
             try pool.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO checkpoint (id, seq, hash) VALUES (1, ?, ?)", arguments: [last.seq, last.hash])
             }

@@ -60,6 +60,14 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(configurationFailure)
         }
 
+        // This data directory is this service's: technicians' tools ask before touching its readers.
+        let lock: ServiceLock
+        do { lock = try ServiceLock(directory: data.url, mode: settings.mode.rawValue) } catch {
+            FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+            throw ExitCode(configurationFailure)
+        }
+        defer { withExtendedLifetime(lock) {} }
+
         // The provisioned values, through the same option types the commands use.
         let readers = try ReaderOptions.parse(["--card-reader", settings.cardReader, "--psam-reader", settings.psamReader])
         // One journal for the terminal loop and store-and-forward alike.

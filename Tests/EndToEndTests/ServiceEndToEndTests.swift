@@ -6,7 +6,8 @@ import TestSupport
 import VirtualCards
 
 /// `posd run` as a terminal runs it for months: one journal shared by the
-/// terminal loop and store-and-forward, and parameters applied while it runs.
+/// terminal loop and store-and-forward, parameters applied while it runs, and
+/// a technician's diagnostics beside it that leave its readers alone.
 extension PurchaseEndToEndTests {
     /// The platform lowers `max_offline_records` to 2 while the validator runs;
     /// the new limit applies from the next tap (not the next start). With the
@@ -72,5 +73,19 @@ extension PurchaseEndToEndTests {
         try bench.represent()
         let fourth = results.await("[already_checked_in]", after: 3)
         #expect(fourth?.index == 3, "served again after the delivery, without a restart: \(results.all)")
+
+        // A technician's diagnostics beside the live terminal leaves its readers and PSAM alone
+        // and reads the journal without writing it; a second service on the same data is refused.
+        let diagnostics = try Self.run("posd-tech", ["diagnostics", "--data-dir", data.path, "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(diagnostics.stdout.utf8)) as? [String: Any]
+        let checks = (report?["checks"] as? [[String: Any]]) ?? []
+        let names = checks.compactMap { $0["name"] as? String }
+        #expect(names.contains("service") && !names.contains("PSAM") && !names.contains("readers"), "\(names)")
+        #expect(checks.first { $0["name"] as? String == "journal" }?["ok"] as? Bool == true, "\(checks)")
+        let secondService = try PosdRun.run(["run", "--data-dir", data.path])
+        #expect(secondService.status == 78 && secondService.stderr.contains("already serves this data directory"), "\(secondService.stderr)")
+        try bench.represent()
+        let fifth = results.await("[already_checked_in]", after: 4)
+        #expect(fifth?.index == 4, "still serving after the diagnostics: \(results.all)")
     }
 }

@@ -63,63 +63,77 @@ struct Diagnostics: AsyncParsableCommand {
             return "terminal \(settings.terminalID), \(settings.mode.rawValue), platform \(settings.clearingURL)"
         }
         let cardReader = settings?.cardReader ?? "Virtual PCD 00 00", psamReader = settings?.psamReader ?? "Virtual PCD 00 01"
-        check("readers") {
-            let readers = try PCSCContext().readers()
-            for name in [cardReader, psamReader] where !readers.contains(name) {
-                throw Failure("\(name) missing (readers: \(readers.joined(separator: ", ")))")
+        // Beside a live terminal: its readers, PSAM and panel are its own; only what can be read without them is checked.
+        let service = ServiceLock.runningService(in: data)
+        if let service {
+            check("service") {
+                "posd run (pid \(service.pid), \(service.mode)) is serving: readers, PSAM and panel left to it (stop the service for those checks)"
             }
-            return readers.joined(separator: ", ")
         }
-        var terminal: Terminal?
-        check("PSAM") {
-            let started = try Terminal(.init(cardReader: cardReader, psamReader: psamReader, psamWaitMilliseconds: 2_000))
-            terminal = started
-            let number = started.psam.terminalNumber.hex
-            if let expected = settings?.terminalID, expected != number { throw Failure("terminal number \(number), provisioned as \(expected)") }
-            let atr = (started.psam.channel.link as? CardHandle).flatMap { try? $0.atr().hex } ?? "?"
-            return "terminal number \(number), ATR \(atr)"
-        }
-        if let terminal {
-            check("APDU round trip") {
-                let readTerminalNumber = CommandAPDU(cla: 0x00, ins: 0xB0, p1: 0x96, p2: 0x00, le: 0x06)
-                var times: [Duration] = []
-                for _ in 0..<max(1, roundTrips) {
-                    times.append(try ContinuousClock().measure { _ = try terminal.psam.channel.send(readTerminalNumber) })
+        if service == nil {
+            check("readers") {
+                let readers = try PCSCContext().readers()
+                for name in [cardReader, psamReader] where !readers.contains(name) {
+                    throw Failure("\(name) missing (readers: \(readers.joined(separator: ", ")))")
                 }
-                let ms = times.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
-                return String(format: "%d × READ BINARY to the PSAM: median %.2f ms, max %.2f ms", ms.count, ms[ms.count / 2], ms.last!)
+                return readers.joined(separator: ", ")
             }
-        }
-        if let board = settings?.board {
-            var panel: BoardPanel?
-            check("GPIO lines") {
-                let opened = try BoardPanel(board: board)
-                panel = opened
-                return "\(opened.definition.allPins.count) lines of \(opened.definition.chip) requested"
+            var terminal: Terminal?
+            check("PSAM") {
+                let started = try Terminal(.init(cardReader: cardReader, psamReader: psamReader, psamWaitMilliseconds: 2_000))
+                terminal = started
+                let number = started.psam.terminalNumber.hex
+                if let expected = settings?.terminalID, expected != number { throw Failure("terminal number \(number), provisioned as \(expected)") }
+                let atr = (started.psam.channel.link as? CardHandle).flatMap { try? $0.atr().hex } ?? "?"
+                return "terminal number \(number), ATR \(atr)"
             }
-            if let panel {
-                check("display test pattern") {
-                    try panel.display.initialize()
-                    let pattern = (0..<panel.definition.display.rows).map { row in
-                        String(String(repeating: "0123456789ABCDEFGHIJ", count: 2).dropFirst(row).prefix(panel.definition.display.columns))
+            if let terminal {
+                check("APDU round trip") {
+                    let readTerminalNumber = CommandAPDU(cla: 0x00, ins: 0xB0, p1: 0x96, p2: 0x00, le: 0x06)
+                    var times: [Duration] = []
+                    for _ in 0..<max(1, roundTrips) {
+                        times.append(try ContinuousClock().measure { _ = try terminal.psam.channel.send(readTerminalNumber) })
                     }
-                    try panel.display.show(pattern)
-                    return "\(panel.definition.display.columns)×\(panel.definition.display.rows) pattern shown: check every character"
+                    let ms = times.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
+                    return String(format: "%d × READ BINARY to the PSAM: median %.2f ms, max %.2f ms", ms.count, ms[ms.count / 2], ms.last!)
                 }
-                check("keypad") {
-                    // Scanned for twice the debounce time: a key held down now is stuck.
-                    var events: [MatrixKeypad.Event] = []
-                    for _ in 0..<max(10, panel.definition.keypad.debounceMilliseconds) {
-                        events += try panel.keypad.poll()
-                        panel.clock.wait(nanoseconds: 2_000_000)
+            }
+            if let board = settings?.board {
+                var panel: BoardPanel?
+                check("GPIO lines") {
+                    let opened = try BoardPanel(board: board)
+                    panel = opened
+                    return "\(opened.definition.allPins.count) lines of \(opened.definition.chip) requested"
+                }
+                if let panel {
+                    check("display test pattern") {
+                        try panel.display.initialize()
+                        let pattern = (0..<panel.definition.display.rows).map { row in
+                            String(String(repeating: "0123456789ABCDEFGHIJ", count: 2).dropFirst(row).prefix(panel.definition.display.columns))
+                        }
+                        try panel.display.show(pattern)
+                        return "\(panel.definition.display.columns)×\(panel.definition.display.rows) pattern shown: check every character"
                     }
-                    guard events.isEmpty else { throw Failure("keys held at rest (stuck key?): \(events)") }
-                    return "no key held at rest"
+                    check("keypad") {
+                        // Scanned for twice the debounce time: a key held down now is stuck.
+                        var events: [MatrixKeypad.Event] = []
+                        for _ in 0..<max(10, panel.definition.keypad.debounceMilliseconds) {
+                            events += try panel.keypad.poll()
+                            panel.clock.wait(nanoseconds: 2_000_000)
+                        }
+                        guard events.isEmpty else { throw Failure("keys held at rest (stuck key?): \(events)") }
+                        return "no key held at rest"
+                    }
                 }
             }
         }
-        let journal = Journal(directory: data)
+        // Read-only: beside a live terminal a second writer could take the journal's lock mid-tap.
+        let journal = Journal(directory: data, readOnly: true)
         check("journal") {
+            let marker = data.appendingPathComponent(Journal.markerName).path
+            if !FileManager.default.fileExists(atPath: journal.databaseURL.path) && !FileManager.default.fileExists(atPath: marker) {
+                return "none yet: the terminal makes it at its first start"
+            }
             if let fault = journal.fault { throw Failure("FAULT: \(fault)") }
             let verified = try journal.verifyWholeChain()
             let size = ["", "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: journal.databaseURL.path + $0)[.size] as? Int }
@@ -167,7 +181,7 @@ struct Diagnostics: AsyncParsableCommand {
             let elapsed = ContinuousClock.now - started
             let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
             let offset = answer.serverDate.map { Int($0.timeIntervalSinceNow.rounded()) }
-            let journalOffset = Journal(directory: data).clockOffsetSeconds
+            let journalOffset = Journal(directory: data, readOnly: true).clockOffsetSeconds
             return (true, String(format: "reachable in %.0f ms; clock offset %@ s (correction in force %d s)", ms,
                                  offset.map(String.init) ?? "unknown", journalOffset))
         } catch {

@@ -34,7 +34,8 @@ struct Export: ParsableCommand {
         let token = try step("reading the token", exit: TechExit.configuration) {
             try String(contentsOf: TerminalSettings.tokenURL(in: data), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let journal = Journal(directory: data)
+        // Read-only: an export may run beside the live terminal, and never changes the journal.
+        let journal = Journal(directory: data, readOnly: true)
         if let fault = journal.fault { print("note: the journal is in its fault state (\(fault)); exporting what it holds") }
         let total = all ? ((try? journal.lastSeq) ?? 0) : journal.offlineExposure.records
         var progress = ProgressBar("reading records", total: total)
