@@ -85,12 +85,14 @@ public final class PCSCContext {
         state.dwCurrentState = DWORD(SCARD_STATE_UNAWARE)
         let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMilliseconds))
         while true {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw .timeout }
+            // The first call (state unknown to us) answers at once, so even a
+            // 0 ms wait looks at the reader before it times out.
+            let left = max(deadline - ContinuousClock.now, .zero)
             let millis = DWORD(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
-            try check(SCardGetStatusChange(rawValue, max(millis, 1), &state, 1), "SCardGetStatusChange")
+            try check(SCardGetStatusChange(rawValue, millis, &state, 1), "SCardGetStatusChange")
             if state.dwEventState & DWORD(SCARD_STATE_UNKNOWN) != 0 { throw .unknownReader }
             if satisfied(state.dwEventState) { return }
+            guard ContinuousClock.now < deadline else { throw .timeout }
             state.dwCurrentState = state.dwEventState & ~DWORD(SCARD_STATE_CHANGED)
         }
     }
