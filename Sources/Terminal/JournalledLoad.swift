@@ -49,7 +49,7 @@ extension Terminal {
         }
         let seam = JournalSeam(journal)
         let flow = LoadFlow(profiles: configuration.profiles, journal: seam)
-        let channel = try connectCard(timeoutMilliseconds: timeoutMilliseconds)
+        let channel = try readers.connectCard(timeoutMilliseconds: timeoutMilliseconds)
         let outcome: PurchaseOutcome
         switch flow.start(card: channel, psam: psam, amount: amount, pin: pin, time: time) {
         case .recovered(let receipt): outcome = .recovered(receipt)

@@ -57,74 +57,33 @@ public final class Terminal {
     public let configuration: Configuration
     /// The offline limits in force for the next tap.
     public var offlineLimits: OfflineLimits { configuration.currentLimits?() ?? configuration.offlineLimits }
-    public let psam: PSAM
+    /// The card reader and the PSAM: PC/SC on a terminal, scripted in tests.
+    public let readers: any Readers
+    public var psam: PSAM { readers.psam }
     /// The last journal write that failed after a card had answered; nil while
     /// all is well. Diagnostics and the display report it.
     public internal(set) var journalAlarm: String?
-    private let monitor: PCSCContext
-    /// Replaced when a call on it overran its bound (`PCSCContext.stranded`).
-    private var cardContext: PCSCContext
-    /// The PSAM's own context: a card reader that hangs cannot block it.
-    private let psamContext: PCSCContext
-    private let psamHandle: CardHandle
 
-    public init(_ configuration: Configuration) throws(SetupError) {
+    /// The terminal on its PC/SC readers (`PCSCReaders`).
+    public convenience init(_ configuration: Configuration) throws(SetupError) {
+        self.init(configuration, readers: try PCSCReaders(configuration))
+    }
+
+    /// The terminal on any `Readers`: the journalled sale, tap and load logic
+    /// runs the same over scripted cards as over pcscd.
+    public init(_ configuration: Configuration, readers: any Readers) {
         self.configuration = configuration
-        do {
-            monitor = try PCSCContext()
-            cardContext = try PCSCContext()
-            psamContext = try PCSCContext()
-        } catch {
-            throw .pcsc("PC/SC service", error)
-        }
-        let readers = (try? monitor.readers()) ?? []
-        for name in [configuration.cardReader, configuration.psamReader] where !readers.contains(name) {
-            throw .readerMissing(name, available: readers)
-        }
-        do {
-            try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: configuration.psamWaitMilliseconds)
-            psamHandle = try CardHandle(context: psamContext, reader: configuration.psamReader,
-                                        callMilliseconds: configuration.readerCallMilliseconds)
-        } catch {
-            throw .pcsc("PSAM in \(configuration.psamReader)", error)
-        }
-        do {
-            let handle: CardHandle = psamHandle
-            let link: any CardLink = configuration.recorder.map { RecordingLink(handle, device: "psam", recorder: $0) } ?? handle
-            psam = try PSAM.start(APDUChannel(link))
-        } catch {
-            throw .psam(error)
-        }
+        self.readers = readers
     }
 
     /// Waits for a card, connects, and hands its channel to `body`.
     public func withCard<T>(timeoutMilliseconds: UInt32, _ body: (APDUChannel) -> T) throws(SetupError) -> T {
-        body(try connectCard(timeoutMilliseconds: timeoutMilliseconds))
-    }
-
-    /// Waits for a card and connects to it, on a fresh context if a call on
-    /// the last one overran (the reader hung; the terminal goes on).
-    func connectCard(timeoutMilliseconds: UInt32) throws(SetupError) -> APDUChannel {
-        do {
-            try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
-            if cardContext.stranded { cardContext = try PCSCContext() }
-            let handle = try CardHandle(context: cardContext, reader: configuration.cardReader,
-                                        callMilliseconds: configuration.readerCallMilliseconds)
-            guard let recorder = configuration.recorder else { return APDUChannel(handle) }
-            recorder.beginTap("card in \(configuration.cardReader)")
-            return APDUChannel(RecordingLink(handle, device: "card", recorder: recorder))
-        } catch {
-            throw .pcsc("card in \(configuration.cardReader)", error)
-        }
+        body(try readers.connectCard(timeoutMilliseconds: timeoutMilliseconds))
     }
 
     /// Waits until the card has left, so the same tap is never served twice.
     public func waitForRemoval(timeoutMilliseconds: UInt32) throws(SetupError) {
-        do {
-            try monitor.waitForRemoval(from: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
-        } catch {
-            throw .pcsc("card removal from \(configuration.cardReader)", error)
-        }
+        try readers.waitForRemoval(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Balance and last-10 history of the next card presented. With the
@@ -158,5 +117,80 @@ extension BCDDateTime {
     public static func now(_ date: Date = Date(), calendar: Calendar = .current) -> BCDDateTime {
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         return BCDDateTime(year: c.year!, month: c.month!, day: c.day!, hour: c.hour!, minute: c.minute!, second: c.second!)!
+    }
+}
+
+/// What the journalled sale, tap and load logic needs of the hardware: a card
+/// presented (its channel), the card gone, and the started PSAM.
+public protocol Readers: AnyObject {
+    var psam: PSAM { get }
+    /// Waits for a card and connects to it.
+    func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel
+    /// Waits until the card has left the field.
+    func waitForRemoval(timeoutMilliseconds: UInt32) throws(Terminal.SetupError)
+}
+
+/// The readers over pcsc-lite: one context watches the card reader, another
+/// transmits to the card, a third to the PSAM (so a wedged card reader cannot
+/// block it); the PSAM is started once.
+public final class PCSCReaders: Readers {
+    public let psam: PSAM
+    private let configuration: Terminal.Configuration
+    private let monitor: PCSCContext
+    /// Replaced when a call on it overran its bound (`PCSCContext.stranded`).
+    private var cardContext: PCSCContext
+    private let psamContext: PCSCContext
+    private let psamHandle: CardHandle
+
+    public init(_ configuration: Terminal.Configuration) throws(Terminal.SetupError) {
+        self.configuration = configuration
+        do {
+            monitor = try PCSCContext()
+            cardContext = try PCSCContext()
+            psamContext = try PCSCContext()
+        } catch {
+            throw .pcsc("PC/SC service", error)
+        }
+        let readers = (try? monitor.readers()) ?? []
+        for name in [configuration.cardReader, configuration.psamReader] where !readers.contains(name) {
+            throw .readerMissing(name, available: readers)
+        }
+        do {
+            try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: configuration.psamWaitMilliseconds)
+            psamHandle = try CardHandle(context: psamContext, reader: configuration.psamReader,
+                                        callMilliseconds: configuration.readerCallMilliseconds)
+        } catch {
+            throw .pcsc("PSAM in \(configuration.psamReader)", error)
+        }
+        do {
+            let handle: CardHandle = psamHandle
+            let link: any CardLink = configuration.recorder.map { RecordingLink(handle, device: "psam", recorder: $0) } ?? handle
+            psam = try PSAM.start(APDUChannel(link))
+        } catch {
+            throw .psam(error)
+        }
+    }
+
+    /// On a fresh context if a call on the last one overran (the reader hung; the terminal goes on).
+    public func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel {
+        do {
+            try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
+            if cardContext.stranded { cardContext = try PCSCContext() }
+            let handle = try CardHandle(context: cardContext, reader: configuration.cardReader,
+                                        callMilliseconds: configuration.readerCallMilliseconds)
+            guard let recorder = configuration.recorder else { return APDUChannel(handle) }
+            recorder.beginTap("card in \(configuration.cardReader)")
+            return APDUChannel(RecordingLink(handle, device: "card", recorder: recorder))
+        } catch {
+            throw .pcsc("card in \(configuration.cardReader)", error)
+        }
+    }
+
+    public func waitForRemoval(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) {
+        do {
+            try monitor.waitForRemoval(from: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
+        } catch {
+            throw .pcsc("card removal from \(configuration.cardReader)", error)
+        }
     }
 }
