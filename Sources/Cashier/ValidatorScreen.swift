@@ -39,7 +39,7 @@ public struct ValidatorScreen: Equatable, Sendable {
         }
     }
 
-    func fit(_ lines: [String]) -> [String] {
+    public func fit(_ lines: [String]) -> [String] {
         (0..<height).map { row in String((row < lines.count ? lines[row] : "").prefix(width)) }
     }
 }

@@ -1,9 +1,11 @@
 import FlightRecorder
+import Hex
 import Foundation
 import ISO7816
 import Journal
 import PCSC
 import Purse
+import Synchronization
 
 /// The terminal's readers and PSAM, wired together: the card reader is watched
 /// on one PC/SC context and spoken to on another, and the PSAM is started once.
@@ -43,6 +45,8 @@ public final class Terminal {
         case readerMissing(String, available: [String])
         case pcsc(String, PCSCError)
         case psam(PSAM.Failure)
+        /// The PSAM put back is another terminal's (its terminal number differs).
+        case psamReplaced(String)
 
         public var description: String {
             switch self {
@@ -50,6 +54,7 @@ public final class Terminal {
                 "reader \"\(name)\" not found (readers: \(available.isEmpty ? "none" : available.joined(separator: ", ")))"
             case .pcsc(let what, let error): "\(what): \(error)"
             case .psam(let failure): "PSAM start-up failed: \(failure)"
+            case .psamReplaced(let number): "the PSAM now in the reader is terminal \(number)'s, not this terminal's"
             }
         }
     }
@@ -124,6 +129,10 @@ extension BCDDateTime {
 /// presented (its channel), the card gone, and the started PSAM.
 public protocol Readers: AnyObject {
     var psam: PSAM { get }
+    /// Brings the readers back if they need it (the PSAM started again after
+    /// it was pulled) and says why no sale can be made right now, or nil.
+    /// A terminal's idle loop asks it, so it resumes by itself once the fault clears.
+    func ready() -> String?
     /// Waits for a card and connects to it.
     func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel
     /// Waits until the card has left the field.
@@ -134,13 +143,17 @@ public protocol Readers: AnyObject {
 /// transmits to the card, a third to the PSAM (so a wedged card reader cannot
 /// block it); the PSAM is started once.
 public final class PCSCReaders: Readers {
-    public let psam: PSAM
+    public private(set) var psam: PSAM
+    private var fault: String?
     private let configuration: Terminal.Configuration
     private let monitor: PCSCContext
     /// Replaced when a call on it overran its bound (`PCSCContext.stranded`).
     private var cardContext: PCSCContext
-    private let psamContext: PCSCContext
-    private let psamHandle: CardHandle
+    private var psamContext: PCSCContext
+    private var psamHandle: CardHandle
+    /// Set by the PSAM's link when a transmit fails: the PSAM was pulled, reset
+    /// or its reader went away. It is started again before the next card.
+    private let psamLinkFailed = PSAMHealth()
 
     public init(_ configuration: Terminal.Configuration) throws(Terminal.SetupError) {
         self.configuration = configuration
@@ -155,24 +168,60 @@ public final class PCSCReaders: Readers {
         for name in [configuration.cardReader, configuration.psamReader] where !readers.contains(name) {
             throw .readerMissing(name, available: readers)
         }
+        (psamHandle, psam) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed,
+                                                 waitMilliseconds: configuration.psamWaitMilliseconds)
+    }
+
+    /// Connects to the PSAM and starts it (select, terminal number).
+    private static func startPSAM(_ configuration: Terminal.Configuration, monitor: PCSCContext, context: PCSCContext, health: PSAMHealth,
+                                  waitMilliseconds: UInt32) throws(Terminal.SetupError) -> (CardHandle, PSAM) {
+        let handle: CardHandle
         do {
-            try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: configuration.psamWaitMilliseconds)
-            psamHandle = try CardHandle(context: psamContext, reader: configuration.psamReader,
-                                        callMilliseconds: configuration.readerCallMilliseconds)
+            try monitor.waitForCard(in: configuration.psamReader, timeoutMilliseconds: waitMilliseconds)
+            handle = try CardHandle(context: context, reader: configuration.psamReader, callMilliseconds: configuration.readerCallMilliseconds)
         } catch {
             throw .pcsc("PSAM in \(configuration.psamReader)", error)
         }
+        let watched = WatchedLink(inner: handle, health: health)
+        let link: any CardLink = configuration.recorder.map { RecordingLink(watched, device: "psam", recorder: $0) } ?? watched
         do {
-            let handle: CardHandle = psamHandle
-            let link: any CardLink = configuration.recorder.map { RecordingLink(handle, device: "psam", recorder: $0) } ?? handle
-            psam = try PSAM.start(APDUChannel(link))
+            return (handle, try PSAM.start(APDUChannel(link)))
         } catch {
             throw .psam(error)
         }
     }
 
-    /// On a fresh context if a call on the last one overran (the reader hung; the terminal goes on).
+    /// After a PSAM link failure: the PSAM started again, and it must be the
+    /// same terminal's. Until then `fault` says why no sale is made.
+    private func restartPSAMIfNeeded() throws(Terminal.SetupError) {
+        guard psamLinkFailed.failed else { return }
+        fault = "PSAM not answering in \(configuration.psamReader)"
+        if psamContext.stranded {
+            do { psamContext = try PCSCContext() } catch { throw .pcsc("PC/SC service", error) }
+        }
+        let (handle, restarted) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed,
+                                                     waitMilliseconds: 0)
+        guard restarted.terminalNumber == psam.terminalNumber else {
+            fault = "another terminal's PSAM in \(configuration.psamReader)"
+            throw .psamReplaced(restarted.terminalNumber.hex)
+        }
+        (psamHandle, psam, fault) = (handle, restarted, nil)
+        psamLinkFailed.reset()  // only now: a failed restart is tried again at the next card
+    }
+
+    public func ready() -> String? {
+        do {
+            try restartPSAMIfNeeded()
+            return nil
+        } catch {
+            return fault ?? "\(error)"
+        }
+    }
+
+    /// On a fresh context if a call on the last one overran (the reader hung;
+    /// the terminal goes on), and with the PSAM started again first if it failed.
     public func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel {
+        try restartPSAMIfNeeded()
         do {
             try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
             if cardContext.stranded { cardContext = try PCSCContext() }
@@ -191,6 +240,30 @@ public final class PCSCReaders: Readers {
             try monitor.waitForRemoval(from: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
         } catch {
             throw .pcsc("card removal from \(configuration.cardReader)", error)
+        }
+    }
+}
+
+/// Whether the PSAM's link has failed since it was last started.
+final class PSAMHealth: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var failed: Bool { flag.load(ordering: .acquiring) }
+    func markFailed() { flag.store(true, ordering: .releasing) }
+    func reset() { flag.store(false, ordering: .releasing) }
+}
+
+/// The PSAM's link, noting any transport failure (not a status word: those
+/// are the PSAM's answers) so the readers start it again.
+struct WatchedLink: CardLink {
+    let inner: any CardLink
+    let health: PSAMHealth
+
+    func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8] {
+        do {
+            return try inner.transmit(command)
+        } catch {
+            health.markFailed()
+            throw error
         }
     }
 }

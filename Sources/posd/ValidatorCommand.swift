@@ -123,7 +123,21 @@ struct Validator {
     func serve(taps: Int, waitMilliseconds: UInt32, shouldStop: () -> Bool = { false }) -> Int32 {
         var served = 0
         var exitCode: Int32 = 0
+        var showingFault = false
         while (taps == 0 || served < taps) && !shouldStop() {
+            // The readers come back by themselves (a PSAM pulled and put back);
+            // meanwhile the display says why no tap is taken, checked once a second.
+            if let fault = terminal.readers.ready() {
+                if !showingFault { FileHandle.standardError.write(Data("posd: no taps: \(fault)\n".utf8)) }
+                showingFault = true
+                try? panel?.display.show(screen.fit(["NO SALES", "PSAM"]))
+                Thread.sleep(forTimeInterval: 1)
+                continue
+            }
+            if showingFault {
+                showingFault = false
+                try? panel?.display.show(screen.idle(line: line, stop: stopName))
+            }
             let outcome: PurchaseOutcome
             let (rules, mostCharged) = rules()
             do {

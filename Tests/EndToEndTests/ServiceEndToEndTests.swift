@@ -1,6 +1,8 @@
 import Foundation
 import Journal
 import PCSC
+import Purse
+import Terminal
 import Testing
 import TestSupport
 import VirtualCards
@@ -87,5 +89,41 @@ extension PurchaseEndToEndTests {
         try bench.represent()
         let fifth = results.await("[already_checked_in]", after: 4)
         #expect(fifth?.index == 4, "still serving after the diagnostics: \(results.all)")
+    }
+}
+
+/// Reader faults in the field, on the shared pcscd: the PSAM pulled and put back.
+extension PurchaseEndToEndTests {
+    /// While the PSAM is out, sales are refused before DEBIT (the card and the
+    /// journal consistent) and the readers say why; once it is back, the
+    /// terminal starts it again by itself and sells (before the fix every sale
+    /// failed with `psam_error` until a restart).
+    @Test func aPSAMPulledAndPutBackIsStartedAgainByItself() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let journal = Journal(directory: bench.directory.appendingPathComponent("data"))
+        func sale() throws -> PurchaseOutcome {
+            try bench.terminal.purchase(amount: 100, time: journal.transactionTime(), timeoutMilliseconds: 5_000, journal: journal)
+        }
+        guard case .approved = try sale() else { Issue.record("the first sale"); return }
+        #expect(bench.terminal.readers.ready() == nil)
+
+        bench.psam.remove()
+        try PCSCContext().waitForRemoval(from: "Virtual PCD 00 01", timeoutMilliseconds: 10_000)
+        try bench.represent()
+        let refused = try sale()
+        guard case .declined(let decline) = refused, decline.reason == .psamError else { Issue.record("\(refused)"); return }
+        #expect(bench.terminal.readers.ready() != nil, "the readers say why no sale can be made")
+        #expect(throws: Terminal.SetupError.self) { try sale() }
+
+        bench.psam.insert()
+        try PCSCContext().waitForCard(in: "Virtual PCD 00 01", timeoutMilliseconds: 10_000)
+        #expect(bench.terminal.readers.ready() == nil, "started again once it is back")
+        try bench.represent()
+        guard case .approved = try sale() else { Issue.record("no sale after the PSAM came back"); return }
+        let card = try bench.cardState()
+        #expect(card.balance == 10_000 - 200 && card.offlineCounter == 7, "two sales, the refused one untouched")
+        #expect(try journal.records(after: 0, limit: 10).map(\.record.kind) == [.purchase, .declined, .purchase])
+        #expect(try journal.openEntries().isEmpty)
     }
 }

@@ -22,6 +22,7 @@ import TestSupport
     /// succeeds, and is counted.
     final class ScriptedReaders: Readers {
         let psam: PSAM
+        func ready() -> String? { nil }
         var presentations: [[[UInt8]]?]
         private(set) var cards: [ScriptedLink] = []
         private(set) var removalWaits = 0
