@@ -288,7 +288,12 @@ extension PurchaseEndToEndTests {
     /// exit 78, no SQLite error. (As root the test runs it as `nobody`; it
     /// never runs anything that could write the machine's data directory.)
     @Test func theDefaultDataDirectoryExplainsItself() throws {
-        let posd = Self.binaries.appendingPathComponent("posd").path
+        // A copy `nobody` can run wherever the checkout is (a home directory may be closed to it).
+        let dir = try TemporaryDirectory("posd-nobody")
+        defer { dir.remove() }
+        let posd = dir.url.appendingPathComponent("posd").path
+        try FileManager.default.copyItem(atPath: Self.binaries.appendingPathComponent("posd").path, toPath: posd)
+        for path in [dir.url.path, posd] { chmod(path, 0o755) }
         let process = Process()
         if getuid() == 0 {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
