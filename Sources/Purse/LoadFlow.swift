@@ -82,9 +82,9 @@ public struct LoadFlow {
 
     /// CREDIT FOR LOAD with the platform's MAC2, on the card that was started.
     public func credit(card channel: APDUChannel, _ authorisation: LoadAuthorisation, mac2: [UInt8]) -> PurchaseOutcome {
-        let pending = authorisation.pending
+        var pending = authorisation.pending
         do {
-            try journal.recordPending(pending)
+            pending.journalEntry = try journal.recordPending(pending)
         } catch {
             return .declined(Decline(.journalUnavailable, "\(error)", cardNumber: pending.cardNumber))
         }

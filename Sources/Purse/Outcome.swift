@@ -100,6 +100,9 @@ public struct PendingDebit: Hashable, Sendable {
 
     /// The composite record written with a CAPP purchase (type `09`).
     public var composite: [UInt8]?
+    /// The journal's id for this PENDING entry, once it is durable: it travels
+    /// with the outcome (uncertain, declined, approved) back to the journal.
+    public var journalEntry: Int64?
 
     /// Whether `other` names the same card transaction: one card, one type,
     /// one counter value (what GET TRANSACTION PROVE is asked for).
@@ -113,8 +116,9 @@ public struct PendingDebit: Hashable, Sendable {
 
     public init(cardNumber: CardNumber, profile: PurseProfile, transactionType: UInt8, amount: UInt32, balanceBefore: UInt32,
                 counter: UInt16, keyVersion: UInt8, algorithmID: UInt8, cardRandom: [UInt8], terminalSequence: UInt32,
-                time: BCDDateTime, terminalNumber: [UInt8], composite: [UInt8]? = nil) {
+                time: BCDDateTime, terminalNumber: [UInt8], composite: [UInt8]? = nil, journalEntry: Int64? = nil) {
         self.composite = composite
+        self.journalEntry = journalEntry
         self.cardNumber = cardNumber
         self.profile = profile
         self.transactionType = transactionType

@@ -8,9 +8,10 @@ public protocol PurchaseJournal {
     func uncertainDebit(of card: CardNumber) throws -> PendingDebit?
     /// Makes how recovery settled `debit` durable, before the card is served further.
     func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws
-    /// Makes the PENDING entry durable. Called after MAC1 and before the first
-    /// DEBIT byte; if it throws, the purchase is declined with the card untouched.
-    func recordPending(_ debit: PendingDebit) throws
+    /// Makes the PENDING entry durable and returns its id (nil: a seam with no
+    /// journal). Called after MAC1 and before the first DEBIT byte; if it
+    /// throws, the purchase is declined with the card untouched.
+    func recordPending(_ debit: PendingDebit) throws -> Int64?
     /// Makes the finished transaction durable (COMPLETE, §9.2) as soon as the
     /// card has answered, before anything else is sent (the PSAM's MAC2 check
     /// included): a terminal that dies after this holds a deliverable record.
@@ -57,7 +58,10 @@ public struct WriteAheadOnly: PurchaseJournal {
     public init(_ record: @escaping (PendingDebit) throws -> Void) { self.record = record }
     public func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
     public func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
-    public func recordPending(_ debit: PendingDebit) throws { try record(debit) }
+    public func recordPending(_ debit: PendingDebit) throws -> Int64? {
+        try record(debit)
+        return nil
+    }
     public func recordComplete(_ receipt: PurchaseReceipt) throws {}
     public func isHotListed(_ card: CardNumber) -> Bool { false }
 }
@@ -180,13 +184,13 @@ public struct PurchaseFlow {
             }
         }
 
-        let pending = PendingDebit(
+        var pending = PendingDebit(
             cardNumber: purse.info.cardNumber, profile: purse.profile, transactionType: transactionType,
             amount: amount, balanceBefore: session.balance, counter: session.counter,
             keyVersion: session.keyVersion, algorithmID: session.algorithmID, cardRandom: session.random,
             terminalSequence: sequence, time: time, terminalNumber: psam.terminalNumber, composite: composite)
         do {
-            try journal.recordPending(pending)
+            pending.journalEntry = try journal.recordPending(pending)
         } catch {
             throw Decline(.journalUnavailable, "\(error)", cardNumber: purse.info.cardNumber)
         }

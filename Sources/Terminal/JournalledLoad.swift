@@ -68,11 +68,11 @@ extension Terminal {
                 }
             }
         }
-        let settled = journalled(outcome, entry: seam.pendingEntry, time: time, journal: journal)
+        let settled = journalled(outcome, time: time, journal: journal)
         return settleOnSameCard(settled, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             let retrySeam = JournalSeam(journal)
             let retried = LoadFlow(profiles: configuration.profiles, journal: retrySeam).recover(card: card, required: torn)
-            return journalled(retried, entry: retrySeam.pendingEntry, time: journal.transactionTime(), journal: journal)
+            return journalled(retried, time: journal.transactionTime(), journal: journal)
         }
     }
 }

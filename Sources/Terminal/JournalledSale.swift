@@ -136,12 +136,12 @@ extension Terminal {
         }
         let seam = JournalSeam(journal)
         let outcome = run(PurchaseFlow(profiles: configuration.profiles, journal: seam, requiredCard: requiredCard))
-        return journalled(outcome, entry: seam.pendingEntry, time: time, journal: journal)
+        return journalled(outcome, time: time, journal: journal)
     }
 
     /// Makes `outcome` durable before it is returned (and so before it is
-    /// shown): the PENDING entry becomes its record, or is marked UNCERTAIN.
-    func journalled(_ outcome: PurchaseOutcome, entry: Int64?, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
+    /// shown): the PENDING entry it names becomes its record, or is marked UNCERTAIN.
+    func journalled(_ outcome: PurchaseOutcome, time: BCDDateTime, journal: Journal) -> PurchaseOutcome {
         configuration.recorder?.note("outcome \(outcome.summary)")
         do {
             switch outcome {
@@ -149,14 +149,14 @@ extension Terminal {
                 // COMPLETE was made durable by the flow, before anything else was sent.
                 if receipt.mac2Alarm { configuration.log("ALARM mac2_unverified: card \(receipt.debit.cardNumber), T \(receipt.debit.terminalSequence)") }
             case .declined(let decline):
-                if let entry, let pending = decline.pending {
+                if let pending = decline.pending, let entry = pending.journalEntry {
                     try journal.close(entry: entry, as: ClearingRecord(declined: decline, time: pending.time))
                 } else if decline.cardNumber != nil && decline.reason != .notCommitted {
                     try journal.append(ClearingRecord(declined: decline, time: time))
                 }
             case .uncertain(let pending, let detail):
                 configuration.log("uncertain: card \(pending.cardNumber) counter \(pending.counter): \(detail)")
-                if let entry { try journal.mark(entry: entry, .uncertain, detail: detail) }
+                if let entry = pending.journalEntry { try journal.mark(entry: entry, .uncertain, detail: detail) }
             case .recovered:
                 break  // settled in the journal by the flow, before this
             case .blocked(let block):
@@ -173,10 +173,8 @@ extension Terminal {
 
 /// The flow's journal seam over the journal: write-ahead entries and the
 /// recovery of a card's UNCERTAIN entry.
-final class JournalSeam: PurchaseJournal {
+struct JournalSeam: PurchaseJournal {
     let journal: Journal
-    private(set) var pendingEntry: Int64?
-    private var uncertain: [PendingDebit: Int64] = [:]
 
     init(_ journal: Journal) { self.journal = journal }
 
@@ -188,15 +186,15 @@ final class JournalSeam: PurchaseJournal {
         guard let open = try journal.openEntries().first(where: { $0.state == .uncertain && $0.entry.cardNo == card.description }) else {
             throw JournalError.storage("the UNCERTAIN entry of card \(card) is not in the journal")
         }
-        guard let debit = PendingDebit(open.entry) else {
+        guard var debit = PendingDebit(open.entry) else {
             throw JournalError.storage("UNCERTAIN entry #\(open.id) of card \(card) does not parse")
         }
-        uncertain[debit] = open.id
+        debit.journalEntry = open.id
         return debit
     }
 
     func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {
-        guard let id = uncertain[debit] else { return }
+        guard let id = debit.journalEntry else { throw JournalError.storage("a torn entry without its id") }
         switch result {
         case .committed(let receipt):
             try journal.close(entry: id, as: ClearingRecord(receipt))
@@ -211,12 +209,12 @@ final class JournalSeam: PurchaseJournal {
         }
     }
 
-    func recordPending(_ debit: PendingDebit) throws {
-        pendingEntry = try journal.recordPending(PendingEntry(debit))
+    func recordPending(_ debit: PendingDebit) throws -> Int64? {
+        try journal.recordPending(PendingEntry(debit))
     }
 
     func recordComplete(_ receipt: PurchaseReceipt) throws {
-        guard let entry = pendingEntry else {
+        guard let entry = receipt.debit.journalEntry else {
             throw JournalError.storage("COMPLETE without its PENDING entry")
         }
         try journal.close(entry: entry, as: ClearingRecord(receipt))

@@ -10,7 +10,10 @@ import TestSupport
     struct HotList: PurchaseJournal {
         func uncertainDebit(of card: CardNumber) -> PendingDebit? { nil }
         func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws {}
-        func recordPending(_ debit: PendingDebit) throws { Issue.record("a hot-listed card must never reach DEBIT") }
+        func recordPending(_ debit: PendingDebit) throws -> Int64? {
+            Issue.record("a hot-listed card must never reach DEBIT")
+            return nil
+        }
         func recordComplete(_ receipt: PurchaseReceipt) throws { Issue.record("a hot-listed card must never reach DEBIT") }
         func isHotListed(_ card: CardNumber) -> Bool { true }
     }

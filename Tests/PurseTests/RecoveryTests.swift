@@ -24,7 +24,10 @@ import TestSupport
         init(open: PendingDebit?) { self.open = open }
         func uncertainDebit(of card: CardNumber) -> PendingDebit? { open?.cardNumber == card ? open : nil }
         func settle(_ debit: PendingDebit, _ result: RecoveryResult) throws { settled.append(result) }
-        func recordPending(_ debit: PendingDebit) throws { pending.append(debit) }
+        func recordPending(_ debit: PendingDebit) throws -> Int64? {
+            pending.append(debit)
+            return nil
+        }
         func recordComplete(_ receipt: PurchaseReceipt) throws { completed.append(receipt) }
         func isHotListed(_ card: CardNumber) -> Bool { false }
     }
