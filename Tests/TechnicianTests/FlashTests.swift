@@ -72,6 +72,30 @@ import TestSupport
         #expect((try bench.state()["history"] as? [String])?.last?.contains("rolled back") == true)
     }
 
+    /// Anti-rollback: versions compare as semantic versions (1.10.0 is newer
+    /// than 1.9.0, a release newer than its release candidate); an older
+    /// bundle is refused with nothing written unless --allow-downgrade.
+    @Test func anOlderBundleIsRefusedUnlessDowngradeIsAllowed() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        #expect(try bench.flash(try bench.bundle("1.10.0")).status == 0)
+        #expect(try bench.boot().status == 0)
+        #expect(try bench.state()["currentVersion"] as? String == "1.10.0")
+
+        for older in ["1.9.0", "1.10.0-rc.1"] {
+            let refused = try bench.flash(try bench.bundle(older))
+            #expect(refused.status == 75, "\(older): \(refused.stdout)")
+            #expect(refused.stdout.contains("version \(older) is older than the running 1.10.0"), "\(refused.stdout)")
+            #expect(try bench.state()["pending"] == nil, "\(older): nothing written")
+        }
+        #expect(try bench.flash(try bench.bundle("1.10.1")).status == 0, "a newer one goes in")
+        #expect(try bench.flash(try bench.bundle("1.9.0"), ["--allow-downgrade"]).status == 0, "a downgrade when asked for")
+
+        let unversioned = try bench.tech(["bundle", "build", "--version", "banana", "--out", bench.dir.url.appendingPathComponent("x.bundle").path,
+                                          bench.key.path])
+        #expect(unversioned.status == 64 && unversioned.stderr.contains("not a semantic version"), "\(unversioned.stderr)")
+    }
+
     @Test func tamperedWrongKeyAndTruncatedBundlesWriteNothing() throws {
         let bench = try Bench()
         defer { bench.dir.remove() }

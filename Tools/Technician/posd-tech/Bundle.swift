@@ -165,6 +165,10 @@ struct BundleCommand: ParsableCommand {
         @Argument(help: "Files of the firmware (e.g. posd, posd-tech, posd-selftest).")
         var files: [String]
 
+        func validate() throws {
+            guard SemanticVersion(version) != nil else { throw ValidationError("--version \(version) is not a semantic version (MAJOR.MINOR.PATCH)") }
+        }
+
         func run() throws {
             let urls = files.map { URL(fileURLWithPath: $0) }
             try FirmwareBundle.build(version: version, files: urls, names: urls.map(\.lastPathComponent), to: URL(fileURLWithPath: out))

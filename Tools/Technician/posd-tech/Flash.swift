@@ -63,8 +63,9 @@ struct Flash: ParsableCommand {
             Nothing is written unless the signature verifies against a trusted key and every file \
             matches the signed manifest. Refused while the journal holds undelivered records \
             (deliver them with posd sync, or export them) unless --force: a firmware that does \
-            not start must not strand money. Exit 0 flashed, 65 the bundle fails verification, \
-            73 the slot could not be written, 75 undelivered records.
+            not start must not strand money. A bundle older than the running firmware (semantic \
+            versions) is refused unless --allow-downgrade. Exit 0 flashed, 65 the bundle fails \
+            verification, 73 the slot could not be written, 75 undelivered records or a downgrade.
             """)
 
     @Argument(help: "The bundle file.")
@@ -78,6 +79,9 @@ struct Flash: ParsableCommand {
 
     @Flag(help: "Flash even though records are undelivered.")
     var force = false
+
+    @Flag(help: "Install a version older than the one running (anti-rollback is otherwise enforced).")
+    var allowDowngrade = false
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root), bundleURL = URL(fileURLWithPath: bundle)
@@ -104,6 +108,14 @@ struct Flash: ParsableCommand {
             }
         }
         var state = try SlotState.load(rootURL)
+        try step("checking the version against the running one", exit: TechExit.refusedForNow) {
+            guard let offered = SemanticVersion(firmware.manifest.version) else {
+                throw Failure("the bundle's version \(firmware.manifest.version) is not a semantic version (MAJOR.MINOR.PATCH)")
+            }
+            if !allowDowngrade, let running = state.currentVersion.flatMap(SemanticVersion.init), offered < running {
+                throw Failure("version \(offered) is older than the running \(running): refused (--allow-downgrade to install it anyway)")
+            }
+        }
         let slot = state.inactive
         let staging = rootURL.appendingPathComponent("\(slot).partial"), target = rootURL.appendingPathComponent(slot)
         let total = firmware.manifest.files.map(\.size).reduce(0, +)
