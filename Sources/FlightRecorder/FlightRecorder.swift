@@ -18,6 +18,8 @@ import Glibc
 /// NUL-padded to the slot's end; a tap longer than its slot is cut with `…`.
 public final class FlightRecorder: Sendable {
     public static let fileName = "flight-recorder.txt"
+    /// Made once (a formatter is costly to build and a tap should not pay for it); used only under `state`'s lock.
+    nonisolated(unsafe) private static let timestamps = ISO8601DateFormatter()
     public let slots: Int
     public let slotBytes: Int
     private let descriptor: Int32
@@ -53,7 +55,7 @@ public final class FlightRecorder: Sendable {
             state.tap += 1
             let start = ((state.tap - 1) % slots) * slotBytes
             var blank = [UInt8](repeating: 0, count: slotBytes)
-            let header = Array("#\(state.tap) \(ISO8601DateFormatter().string(from: date)) \(what)\n".utf8.prefix(slotBytes - 1))
+            let header = Array("#\(state.tap) \(Self.timestamps.string(from: date)) \(what)\n".utf8.prefix(slotBytes - 1))
             blank.replaceSubrange(0..<header.count, with: header)
             _ = blank.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, slotBytes, off_t(start)) }
             state.offset = header.count

@@ -194,7 +194,8 @@ public final class Journal: Sendable {
             }
             let pool = try Self.openPool(databaseURL, readOnly: readOnly)
             database = pool
-            identity = readOnly ? try Self.checkIdentity(pool, marked: marked) : try Self.establishIdentity(pool, marked: marked, marker: marker)
+            identity = readOnly ? try Self.storedIdentity(pool, marked: marked) ?? marked
+                : try Self.establishIdentity(pool, marked: marked, marker: marker)
             try Self.checkIntegrity(pool)
             if !readOnly {
                 report.promotedToUncertain = try pool.write { db in
@@ -249,22 +250,19 @@ public final class Journal: Sendable {
         }
     }
 
-    /// The identity of a journal opened read-only: the stored one, which must
-    /// match the marker's when both exist.
-    private static func checkIdentity(_ pool: DatabasePool, marked: String?) throws -> String? {
+    /// The identity stored inside the database (nil: none yet), which must be
+    /// the marker's when both exist.
+    private static func storedIdentity(_ pool: DatabasePool, marked: String?) throws -> String? {
         let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
         if let stored, let marked, stored != marked {
             throw JournalError.fault("journal database is journal \(stored) but \(markerName) names journal \(marked): it was replaced")
         }
-        return stored ?? marked
+        return stored
     }
 
     private static func establishIdentity(_ pool: DatabasePool, marked: String?, marker: URL) throws -> String {
         try migrator.migrate(pool)
-        let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
-        switch (stored, marked) {
-        case (let stored?, let marked?) where stored != marked:
-            throw JournalError.fault("journal database is journal \(stored) but \(markerName) names journal \(marked): it was replaced")
+        switch (try storedIdentity(pool, marked: marked), marked) {
         case (let stored?, _):
             if marked == nil { try Data(stored.utf8).write(to: marker, options: .atomic) }
             return stored

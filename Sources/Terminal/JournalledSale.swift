@@ -93,13 +93,8 @@ extension Terminal {
                 // Not settled yet (torn again, the card went away, or another card came).
                 if awaitPresentation() { continue } else { break }
             }
-            switch again {
-            case .recovered(let receipt) where receipt.debit.isTransaction(of: torn):
-                return .approved(receipt)
-            default:
-                return again
-            }
-            break
+            if case .recovered(let receipt) = again, receipt.debit.isTransaction(of: torn) { return .approved(receipt) }
+            return again
         }
         return latest
     }
@@ -127,11 +122,12 @@ extension Terminal {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
-        if let unknown = offlineLimits.unknown {
+        let limits = offlineLimits  // asked once per tap: the live parameters behind it take a lock
+        if let unknown = limits.unknown {
             return .declined(Decline(.journalUnavailable, unknown))
         }
         // A re-presented card settles an earlier sale: never refused for limits.
-        if requiredCard == nil, let why = offlineLimits.refusal(journal.offlineExposure, amount: mostCharged, now: time) {
+        if requiredCard == nil, let why = limits.refusal(journal.offlineExposure, amount: mostCharged, now: time) {
             return .declined(Decline(.offlineLimit, why))
         }
         let seam = JournalSeam(journal)
@@ -224,7 +220,6 @@ struct JournalSeam: PurchaseJournal {
 }
 
 extension PendingDebit {
-    /// Back from the journal's entry (nil if the entry does not parse).
     /// Back from the journal's entry; nil if any field is out of its range
     /// (the entry comes from a file: nothing in it may trap).
     init?(_ entry: PendingEntry) {

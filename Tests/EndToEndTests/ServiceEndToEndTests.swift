@@ -23,13 +23,7 @@ extension PurchaseEndToEndTests {
         defer { try? bench.close() }
         let platform = try PlatformProcess(directory: bench.directory)
         let data = bench.directory.appendingPathComponent("data")
-        let tokenFile = bench.directory.appendingPathComponent("token")
-        try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        let routeFile = bench.directory.appendingPathComponent("route.json")
-        try JSONEncoder().encode(Self.route).write(to: routeFile)
-        let provisioned = try Self.run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", "112233445566",
-                                                     "--clearing-url", platform.url, "--token-file", tokenFile.path, "--mode", "validator",
-                                                     "--line", "18", "--stop", "1", "--route", routeFile.path])
+        let provisioned = try Self.provisionValidator(bench, platform, data: data)
         #expect(provisioned.status == 0, "\(provisioned.stdout)\(provisioned.stderr)")
 
         // The card comes only once the platform is set up.

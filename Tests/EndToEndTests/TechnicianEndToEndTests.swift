@@ -10,19 +10,26 @@ import VirtualCards
 /// provision (and its refusals), diagnostics in both formats, then `posd run`
 /// as systemd would start it, stopped by SIGTERM in the middle of a tap.
 extension PurchaseEndToEndTests {
+    /// `posd-tech provision` of the bench's validator (line 18, stop 1, the
+    /// test route) as terminal `terminal`, against `url`, with the platform's token.
+    static func provisionValidator(_ bench: SimulatedTerminal, _ platform: PlatformProcess, data: URL, terminal: String = "112233445566",
+                                   url: String? = nil) throws -> Run {
+        let tokenFile = bench.directory.appendingPathComponent("token-from-the-vendor")
+        try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let routeFile = bench.directory.appendingPathComponent("route.json")
+        try JSONEncoder().encode(route).write(to: routeFile)
+        return try run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", terminal, "--clearing-url", url ?? platform.url,
+                                     "--token-file", tokenFile.path, "--mode", "validator", "--line", "18", "--stop", "1",
+                                     "--route", routeFile.path])
+    }
+
     @Test func provisionDiagnoseRunAndStopDuringATap() async throws {
         let bench = try SimulatedTerminal(card: .testCard1())
         defer { try? bench.close() }
         let platform = try PlatformProcess(directory: bench.directory)
         let data = bench.directory.appendingPathComponent("data")
-        let tokenFile = bench.directory.appendingPathComponent("token-from-the-vendor")
-        try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        let routeFile = bench.directory.appendingPathComponent("route.json")
-        try JSONEncoder().encode(Self.route).write(to: routeFile)
         func provision(_ terminal: String, url: String) throws -> Run {
-            try Self.run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", terminal, "--clearing-url", url,
-                                       "--token-file", tokenFile.path, "--mode", "validator", "--line", "18", "--stop", "1",
-                                       "--route", routeFile.path])
+            try Self.provisionValidator(bench, platform, data: data, terminal: terminal, url: url)
         }
 
         let otherPSAM = try provision("AABBCCDDEEFF", url: platform.url)
