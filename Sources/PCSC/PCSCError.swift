@@ -19,6 +19,9 @@ public struct PCSCError: Error, Hashable, Sendable, RawRepresentable, CustomStri
     public static let unresponsiveCard = PCSCError(rawValue: SCARD_W_UNRESPONSIVE_CARD)
     public static let unpoweredCard = PCSCError(rawValue: SCARD_W_UNPOWERED_CARD)
     public static let invalidHandle = PCSCError(rawValue: SCARD_E_INVALID_HANDLE)
+    public static let serviceStopped = PCSCError(rawValue: SCARD_E_SERVICE_STOPPED)
+    /// pcsc-lite's socket to pcscd broke (pcscd died under the call).
+    public static let commError = PCSCError(rawValue: SCARD_F_COMM_ERROR)
     public static let invalidParameter = PCSCError(rawValue: SCARD_E_INVALID_PARAMETER)
     public static let insufficientBuffer = PCSCError(rawValue: SCARD_E_INSUFFICIENT_BUFFER)
     /// Ours, not pcsc-lite's: the call did not return within its bound
@@ -28,6 +31,12 @@ public struct PCSCError: Error, Hashable, Sendable, RawRepresentable, CustomStri
     /// True when the error says the card left the field (a normal event at a terminal).
     public var meansCardGone: Bool {
         [.removedCard, .noSmartcard, .resetCard, .unpoweredCard, .unresponsiveCard].contains(self)
+    }
+
+    /// True when the error says pcscd or the reader went away (pcscd stopped
+    /// or restarted, a reader unplugged): the contexts must be opened anew.
+    public var meansReadersLost: Bool {
+        [.noService, .unknownReader, .readerUnavailable, .noReadersAvailable, .invalidHandle, .serviceStopped, .commError].contains(self)
     }
 
     public var description: String {

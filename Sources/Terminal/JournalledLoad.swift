@@ -41,7 +41,7 @@ extension Terminal {
         }
     }
 
-    public func load(amount: UInt32, pin: [UInt8], time: BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
+    public func load(amount: UInt32, pin: [UInt8], time: @autoclosure () -> BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
                      recoveryWaitMilliseconds: UInt32 = 0, askAgain: (CardNumber) -> Void = { _ in },
                      authorise: (LoadAuthorisation) async throws(LoadAuthorisationError) -> [UInt8]) async throws(SetupError) -> PurchaseOutcome {
         if let fault = journal.fault {
@@ -50,6 +50,7 @@ extension Terminal {
         let seam = JournalSeam(journal)
         let flow = LoadFlow(profiles: configuration.profiles, journal: seam)
         let channel = try readers.connectCard(timeoutMilliseconds: timeoutMilliseconds)
+        let time = time()  // when the card came, not when the wait for it began
         let outcome: PurchaseOutcome
         switch flow.start(card: channel, psam: psam, amount: amount, pin: pin, time: time) {
         case .recovered(let receipt): outcome = .recovered(receipt)

@@ -6,7 +6,8 @@ import Purse
 /// A purchase with its journal: PENDING durable before DEBIT, the record
 /// durable before the result is returned (and so before it is shown).
 extension Terminal {
-    /// One journalled purchase on the next card presented.
+    /// One journalled purchase on the next card presented, at `time` read
+    /// once the card is there (a wait of seconds must not date the sale early).
     ///
     /// - A journal in its fault state refuses the sale before a card is touched.
     /// - If the record cannot be written after the card answered, the result is
@@ -19,13 +20,14 @@ extension Terminal {
     /// or proved not to have happened and the sale made afresh. Other cards are
     /// refused meanwhile. After the wait an entry still open stays UNCERTAIN,
     /// for recovery the next time the card is seen.
-    public func purchase(amount: UInt32, time: BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
+    public func purchase(amount: UInt32, time: @autoclosure () -> BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
                          recoveryWaitMilliseconds: UInt32 = 0,
                          askAgain: (CardNumber) -> Void = { _ in }) throws(SetupError) -> PurchaseOutcome {
         if let fault = journal.fault {
             return .declined(Decline(.journalUnavailable, "journal fault: \(fault)"))
         }
-        let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time, journal: journal) }
+        // The time is read when the card has come, not when the wait for it began.
+        let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) { purchase(on: $0, amount: amount, time: time(), journal: journal) }
         return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             purchase(on: card, amount: amount, time: journal.transactionTime(), journal: journal, requiredCard: torn)
         }
@@ -33,11 +35,11 @@ extension Terminal {
 
     /// One journalled transit tap on the next card presented; a torn tap asks
     /// for the same card again (`askAgain`) and settles by recovery first.
-    public func tap(time: BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal, mostCharged: UInt32,
+    public func tap(time: @autoclosure () -> BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal, mostCharged: UInt32,
                     recoveryWaitMilliseconds: UInt32 = 0, askAgain: (CardNumber) -> Void = { _ in },
                     fare: @escaping TransitFare) throws(SetupError) -> PurchaseOutcome {
         let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) {
-            tap(on: $0, time: time, journal: journal, mostCharged: mostCharged, fare: fare)
+            tap(on: $0, time: time(), journal: journal, mostCharged: mostCharged, fare: fare)
         }
         return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             tap(on: card, time: journal.transactionTime(), journal: journal, mostCharged: mostCharged, requiredCard: torn, fare: fare)

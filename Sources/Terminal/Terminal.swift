@@ -47,6 +47,8 @@ public final class Terminal {
         case psam(PSAM.Failure)
         /// The PSAM put back is another terminal's (its terminal number differs).
         case psamReplaced(String)
+        /// The readers are not usable right now (`Readers.ready()` says why).
+        case unavailable(ReaderFault)
 
         public var description: String {
             switch self {
@@ -55,7 +57,13 @@ public final class Terminal {
             case .pcsc(let what, let error): "\(what): \(error)"
             case .psam(let failure): "PSAM start-up failed: \(failure)"
             case .psamReplaced(let number): "the PSAM now in the reader is terminal \(number)'s, not this terminal's"
+            case .unavailable(let fault): "\(fault)"
             }
+        }
+
+        /// Nothing happened in time (no card presented, or not lifted): not a fault.
+        public var isTimeout: Bool {
+            if case .pcsc(_, .timeout) = self { true } else { false }
         }
     }
 
@@ -125,14 +133,37 @@ extension BCDDateTime {
     }
 }
 
+/// Why no sale can be made right now, and which part of the hardware is at
+/// fault: the screens name the part (NO SALES / PSAM), the log the detail.
+public struct ReaderFault: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Part: String, Sendable {
+        /// pcscd itself is not answering (stopped, restarting).
+        case service = "PC/SC"
+        /// The card reader is missing from pcscd's list (unplugged).
+        case cardReader = "READER"
+        /// The PSAM is out, not answering, or another terminal's.
+        case psam = "PSAM"
+    }
+
+    public var part: Part
+    public var detail: String
+    public init(_ part: Part, _ detail: String) {
+        self.part = part
+        self.detail = detail
+    }
+
+    public var description: String { detail }
+}
+
 /// What the journalled sale, tap and load logic needs of the hardware: a card
 /// presented (its channel), the card gone, and the started PSAM.
 public protocol Readers: AnyObject {
     var psam: PSAM { get }
-    /// Brings the readers back if they need it (the PSAM started again after
-    /// it was pulled) and says why no sale can be made right now, or nil.
-    /// A terminal's idle loop asks it, so it resumes by itself once the fault clears.
-    func ready() -> String?
+    /// Brings the readers back if they need it (pcscd restarted, a reader
+    /// plugged back, the PSAM put back) and says why no sale can be made right
+    /// now, or nil. A terminal's idle loop asks it, so it resumes by itself
+    /// once the fault clears.
+    func ready() -> ReaderFault?
     /// Waits for a card and connects to it.
     func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel
     /// Waits until the card has left the field.
@@ -141,12 +172,18 @@ public protocol Readers: AnyObject {
 
 /// The readers over pcsc-lite: one context watches the card reader, another
 /// transmits to the card, a third to the PSAM (so a wedged card reader cannot
-/// block it); the PSAM is started once.
+/// block it); the PSAM is started once, and again after any failure.
+///
+/// In the field pcscd is restarted, readers are unplugged and PSAMs pulled
+/// under a running terminal. Any call that says so (no service, an unknown
+/// reader, a dead context) marks the readers lost; `ready()` then opens new
+/// contexts, checks both readers are listed and starts the PSAM again, and
+/// until that succeeds every sale is refused before a card is touched.
 public final class PCSCReaders: Readers {
     public private(set) var psam: PSAM
-    private var fault: String?
+    private var fault: ReaderFault?
     private let configuration: Terminal.Configuration
-    private let monitor: PCSCContext
+    private var monitor: PCSCContext
     /// Replaced when a call on it overran its bound (`PCSCContext.stranded`).
     private var cardContext: PCSCContext
     private var psamContext: PCSCContext
@@ -154,22 +191,31 @@ public final class PCSCReaders: Readers {
     /// Set by the PSAM's link when a transmit fails: the PSAM was pulled, reset
     /// or its reader went away. It is started again before the next card.
     private let psamLinkFailed = PSAMHealth()
+    /// Set when pcscd or a reader went away: every context is opened anew.
+    private var contextsLost = false
 
     public init(_ configuration: Terminal.Configuration) throws(Terminal.SetupError) {
         self.configuration = configuration
+        (monitor, cardContext, psamContext) = try Self.openContexts()
+        try Self.checkListed(configuration, monitor: monitor)
+        (psamHandle, psam) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed,
+                                                 waitMilliseconds: configuration.psamWaitMilliseconds)
+    }
+
+    private static func openContexts() throws(Terminal.SetupError) -> (PCSCContext, PCSCContext, PCSCContext) {
         do {
-            monitor = try PCSCContext()
-            cardContext = try PCSCContext()
-            psamContext = try PCSCContext()
+            return (try PCSCContext(), try PCSCContext(), try PCSCContext())
         } catch {
             throw .pcsc("PC/SC service", error)
         }
-        let readers = (try? monitor.readers()) ?? []
+    }
+
+    private static func checkListed(_ configuration: Terminal.Configuration, monitor: PCSCContext) throws(Terminal.SetupError) {
+        let readers: [String]
+        do { readers = try monitor.readers() } catch { throw .pcsc("PC/SC service", error) }
         for name in [configuration.cardReader, configuration.psamReader] where !readers.contains(name) {
             throw .readerMissing(name, available: readers)
         }
-        (psamHandle, psam) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed,
-                                                 waitMilliseconds: configuration.psamWaitMilliseconds)
     }
 
     /// Connects to the PSAM and starts it (select, terminal number).
@@ -191,37 +237,60 @@ public final class PCSCReaders: Readers {
         }
     }
 
-    /// After a PSAM link failure: the PSAM started again, and it must be the
-    /// same terminal's. Until then `fault` says why no sale is made.
-    private func restartPSAMIfNeeded() throws(Terminal.SetupError) {
-        guard psamLinkFailed.failed else { return }
-        fault = "PSAM not answering in \(configuration.psamReader)"
-        if psamContext.stranded {
-            do { psamContext = try PCSCContext() } catch { throw .pcsc("PC/SC service", error) }
+    /// After pcscd or a reader went away, or a PSAM link failure: new contexts
+    /// if needed, both readers listed, the PSAM started again, and it must be
+    /// the same terminal's. Until then `fault` says why no sale is made.
+    private func recoverIfNeeded() throws(ReaderFault) {
+        guard contextsLost || psamLinkFailed.failed else { return }
+        if contextsLost {
+            fault = ReaderFault(.service, "PC/SC service not answering")
+            do { (monitor, cardContext, psamContext) = try Self.openContexts() } catch { throw fault! }
+            do { try Self.checkListed(configuration, monitor: monitor) } catch {
+                if case .readerMissing(let name, _) = error {
+                    fault = ReaderFault(name == configuration.psamReader ? .psam : .cardReader, "\(error)")
+                }
+                throw fault!
+            }
+            contextsLost = false
+            psamLinkFailed.markFailed()  // the PSAM's handle died with its context
         }
-        let (handle, restarted) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed,
-                                                     waitMilliseconds: 0)
+        fault = ReaderFault(.psam, "PSAM not answering in \(configuration.psamReader)")
+        if psamContext.stranded {
+            do { psamContext = try PCSCContext() } catch { throw ReaderFault(.service, "PC/SC service: \(error)") }
+        }
+        let (handle, restarted): (CardHandle, PSAM)
+        do {
+            (handle, restarted) = try Self.startPSAM(configuration, monitor: monitor, context: psamContext, health: psamLinkFailed, waitMilliseconds: 0)
+        } catch {
+            noteIfLost(error)
+            throw fault!
+        }
         guard restarted.terminalNumber == psam.terminalNumber else {
-            fault = "another terminal's PSAM in \(configuration.psamReader)"
-            throw .psamReplaced(restarted.terminalNumber.hex)
+            fault = ReaderFault(.psam, "\(Terminal.SetupError.psamReplaced(restarted.terminalNumber.hex))")
+            throw fault!
         }
         (psamHandle, psam, fault) = (handle, restarted, nil)
         psamLinkFailed.reset()  // only now: a failed restart is tried again at the next card
     }
 
-    public func ready() -> String? {
+    /// Marks the contexts lost when an error says pcscd or a reader went away.
+    private func noteIfLost(_ error: Terminal.SetupError) {
+        if case .pcsc(_, let pcsc) = error, pcsc.meansReadersLost { contextsLost = true }
+    }
+
+    public func ready() -> ReaderFault? {
         do {
-            try restartPSAMIfNeeded()
+            try recoverIfNeeded()
             return nil
         } catch {
-            return fault ?? "\(error)"
+            return error
         }
     }
 
     /// On a fresh context if a call on the last one overran (the reader hung;
-    /// the terminal goes on), and with the PSAM started again first if it failed.
+    /// the terminal goes on), and with the readers brought back first if they failed.
     public func connectCard(timeoutMilliseconds: UInt32) throws(Terminal.SetupError) -> APDUChannel {
-        try restartPSAMIfNeeded()
+        do { try recoverIfNeeded() } catch { throw .unavailable(error) }
         do {
             try monitor.waitForCard(in: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
             if cardContext.stranded { cardContext = try PCSCContext() }
@@ -231,7 +300,9 @@ public final class PCSCReaders: Readers {
             recorder.beginTap("card in \(configuration.cardReader)")
             return APDUChannel(RecordingLink(handle, device: "card", recorder: recorder))
         } catch {
-            throw .pcsc("card in \(configuration.cardReader)", error)
+            let failure = Terminal.SetupError.pcsc("card in \(configuration.cardReader)", error)
+            noteIfLost(failure)
+            throw failure
         }
     }
 
@@ -239,7 +310,9 @@ public final class PCSCReaders: Readers {
         do {
             try monitor.waitForRemoval(from: configuration.cardReader, timeoutMilliseconds: timeoutMilliseconds)
         } catch {
-            throw .pcsc("card removal from \(configuration.cardReader)", error)
+            let failure = Terminal.SetupError.pcsc("card removal from \(configuration.cardReader)", error)
+            noteIfLost(failure)
+            throw failure
         }
     }
 }

@@ -82,7 +82,7 @@ struct CashierTerminal {
             if flow.state == .idle && clock.nanoseconds >= nextRefusalCheck {
                 nextRefusalCheck = clock.nanoseconds + 1_000_000_000
                 flow.maxPurchase = parameters.current.maxPurchase  // parameters a sync stored apply from the next sale
-                flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" } ?? terminal.readers.ready().map { _ in "PSAM" }
+                flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" } ?? terminal.readers.ready().map(\.part.rawValue)
                     ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: journal.transactionTime()).map { _ in "OFFLINE LIMIT" }
             }
             if flow.screen != shown {

@@ -117,27 +117,35 @@ struct Validator {
         return (rules, mostCharged)
     }
 
+    /// Until the readers are usable (or `shouldStop`): they come back by
+    /// themselves (pcscd restarted, a reader plugged back, a PSAM put back);
+    /// meanwhile the display names the part at fault, checked once a second.
+    /// Returns whether there was a fault to wait out.
+    @discardableResult
+    func awaitReaders(shouldStop: () -> Bool) -> Bool {
+        var shown: ReaderFault?
+        while !shouldStop(), let fault = terminal.readers.ready() {
+            if fault != shown {
+                FileHandle.standardError.write(Data("posd: no taps: \(fault)\n".utf8))
+                try? panel?.display.show(screen.fit(["NO SALES", fault.part.rawValue]))
+            }
+            shown = fault
+            Thread.sleep(forTimeInterval: 1)
+        }
+        guard shown != nil else { return false }
+        FileHandle.standardError.write(Data("posd: taps again: the readers are back\n".utf8))
+        try? panel?.display.show(screen.idle(line: line, stop: stopName))
+        return true
+    }
+
     /// Serves `taps` taps (0: until `shouldStop`), each waited for up to
     /// `waitMilliseconds`. A tap under way is always finished (journalled and
     /// shown) before `shouldStop` is looked at. Returns the last tap's exit status.
     func serve(taps: Int, waitMilliseconds: UInt32, shouldStop: () -> Bool = { false }) -> Int32 {
         var served = 0
         var exitCode: Int32 = 0
-        var showingFault = false
         while (taps == 0 || served < taps) && !shouldStop() {
-            // The readers come back by themselves (a PSAM pulled and put back);
-            // meanwhile the display says why no tap is taken, checked once a second.
-            if let fault = terminal.readers.ready() {
-                if !showingFault { FileHandle.standardError.write(Data("posd: no taps: \(fault)\n".utf8)) }
-                showingFault = true
-                try? panel?.display.show(screen.fit(["NO SALES", "PSAM"]))
-                Thread.sleep(forTimeInterval: 1)
-                continue
-            }
-            if showingFault {
-                showingFault = false
-                try? panel?.display.show(screen.idle(line: line, stop: stopName))
-            }
+            awaitReaders(shouldStop: shouldStop)
             let outcome: PurchaseOutcome
             let (rules, mostCharged) = rules()
             do {
@@ -149,7 +157,10 @@ struct Validator {
                                            },
                                            fare: { [rules] record, card, now in rules.charge(record, card: card, now: now) })
             } catch {
-                if taps == 0 { continue }  // nobody tapped: keep waiting
+                if taps == 0 {  // nobody tapped, or the readers went away: `ready()` says which
+                    if !error.isTimeout { Thread.sleep(forTimeInterval: 1) }
+                    continue
+                }
                 FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
                 return setUpFailure
             }
@@ -165,6 +176,13 @@ struct Validator {
                 do {
                     try terminal.waitForRemoval(timeoutMilliseconds: 1000)
                     break
+                } catch where !error.isTimeout {
+                    // pcscd or the reader went away under the card. Once they are
+                    // back, a card still in the field is a new presentation to
+                    // pcscd and is served again: a double tap is refused by the
+                    // fare rules, an uncertain tap is settled by recovery.
+                    if awaitReaders(shouldStop: shouldStop) { break }
+                    Thread.sleep(forTimeInterval: 1)
                 } catch {
                     continue
                 }

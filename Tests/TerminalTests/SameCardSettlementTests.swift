@@ -22,7 +22,7 @@ import TestSupport
     /// succeeds, and is counted.
     final class ScriptedReaders: Readers {
         let psam: PSAM
-        func ready() -> String? { nil }
+        func ready() -> ReaderFault? { nil }
         var presentations: [[[UInt8]]?]
         private(set) var cards: [ScriptedLink] = []
         private(set) var removalWaits = 0
@@ -99,5 +99,24 @@ import TestSupport
         #expect(records.map(\.kind) == [.declined, .purchase])
         #expect(records.first?.reason == "debit_not_committed" && records.last?.recovered == true)
         #expect(try journal.openEntries().isEmpty)
+    }
+
+    /// The sale is dated when the card has come, not when the wait for it
+    /// began: a terminal waiting seconds for a card (and following the
+    /// platform's clock meanwhile) must not date the debit early (before the
+    /// fix, a validator's tap moments after a clock correction carried the
+    /// old time and was refused as a double tap).
+    @Test func theSaleIsDatedWhenTheCardComes() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        let readers = ScriptedReaders([[Self.select, Self.noCode]], psamAnswers: [])
+        var connectsBeforeTheTime: Int?
+        func time() -> BCDDateTime {
+            connectsBeforeTheTime = readers.cards.count
+            return Self.time
+        }
+        _ = try Terminal(.init(), readers: readers).purchase(amount: 250, time: time(), timeoutMilliseconds: 1000, journal: journal)
+        #expect(connectsBeforeTheTime == 1, "the time was read after the card connected")
     }
 }
