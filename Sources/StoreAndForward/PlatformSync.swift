@@ -75,7 +75,9 @@ public struct PlatformSync: Sendable {
         } catch {
             throw .malformedAnswer("hot list version \(update.version) not applied: \(error)")
         }
-        logger.notice("hot list applied", metadata: ["version": "\(update.version)", "full": "\(update.full)",
+        // A full list at the version already held is the platform's usual
+        // answer for version 0: applied again, but not news worth a notice.
+        logger.log(level: update.version == held ? .info : .notice, "hot list applied", metadata: ["version": "\(update.version)", "full": "\(update.full)",
                                                      "add": "\(update.add.count)", "remove": "\(update.remove.count)"])
         return update.version
     }

@@ -35,12 +35,19 @@ extension Terminal {
 
     /// One journalled transit tap on the next card presented; a torn tap asks
     /// for the same card again (`askAgain`) and settles by recovery first.
-    public func tap(time: @autoclosure () -> BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal, mostCharged: UInt32,
+    /// `time` and `pricing` (the most a tap can cost, and the fare) are read
+    /// once, when the card has come: parameters a sync stored while the
+    /// terminal waited apply to this tap, and never half of them.
+    public func tap(time: @autoclosure () -> BCDDateTime, timeoutMilliseconds: UInt32, journal: Journal,
                     recoveryWaitMilliseconds: UInt32 = 0, askAgain: (CardNumber) -> Void = { _ in },
-                    fare: @escaping TransitFare) throws(SetupError) -> PurchaseOutcome {
+                    pricing: () -> (mostCharged: UInt32, fare: TransitFare)) throws(SetupError) -> PurchaseOutcome {
+        var priced: (mostCharged: UInt32, fare: TransitFare)?
         let outcome = try withCard(timeoutMilliseconds: timeoutMilliseconds) {
-            tap(on: $0, time: time(), journal: journal, mostCharged: mostCharged, fare: fare)
+            let (mostCharged, fare) = pricing()
+            priced = (mostCharged, fare)
+            return tap(on: $0, time: time(), journal: journal, mostCharged: mostCharged, fare: fare)
         }
+        guard let (mostCharged, fare) = priced else { return outcome }
         return settleOnSameCard(outcome, waitMilliseconds: recoveryWaitMilliseconds, journal: journal, askAgain: askAgain) { card, torn in
             tap(on: card, time: journal.transactionTime(), journal: journal, mostCharged: mostCharged, requiredCard: torn, fare: fare)
         }

@@ -279,6 +279,12 @@ public final class PCSCReaders: Readers {
     }
 
     public func ready() -> ReaderFault? {
+        // Nothing known wrong: one round trip to pcscd says whether it and
+        // both readers are still there (an idle cashier makes no other call
+        // that would notice pcscd gone).
+        if !contextsLost, !psamLinkFailed.failed, (try? Self.checkListed(configuration, monitor: monitor)) == nil {
+            contextsLost = true
+        }
         do {
             try recoverIfNeeded()
             return nil

@@ -147,15 +147,17 @@ struct Validator {
         while (taps == 0 || served < taps) && !shouldStop() {
             awaitReaders(shouldStop: shouldStop)
             let outcome: PurchaseOutcome
-            let (rules, mostCharged) = rules()
             do {
                 outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: waitMilliseconds, journal: journal,
-                                           mostCharged: mostCharged, recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
+                                           recoveryWaitMilliseconds: recoveryWaitSeconds * 1000,
                                            askAgain: {
                                                show(json ? #"{"result":"tap_again","card_no":"\#($0)"}"# : "TAP CARD \($0) AGAIN")
                                                try? panel?.display.show(screen.tapAgain)
                                            },
-                                           fare: { [rules] record, card, now in rules.charge(record, card: card, now: now) })
+                                           pricing: {
+                                               let (rules, mostCharged) = rules()
+                                               return (mostCharged, { record, card, now in rules.charge(record, card: card, now: now) })
+                                           })
             } catch {
                 if taps == 0 {  // nobody tapped, or the readers went away: `ready()` says which
                     if !error.isTimeout { Thread.sleep(forTimeInterval: 1) }

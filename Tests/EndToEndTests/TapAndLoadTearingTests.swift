@@ -139,8 +139,8 @@ extension PurchaseEndToEndTests {
     static func attempt(_ moving: Moving, _ bench: SimulatedTerminal, _ journal: Journal) async throws -> PurchaseOutcome {
         switch moving {
         case .tap:
-            return try bench.terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: 10_000, journal: journal, mostCharged: 400,
-                                          fare: { tapRules.charge($0, card: $1, now: $2) })
+            return try bench.terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: 10_000, journal: journal,
+                                          pricing: { (400, { tapRules.charge($0, card: $1, now: $2) }) })
         case .load:
             return try await bench.terminal.load(amount: 2000, pin: pin, time: journal.transactionTime(), timeoutMilliseconds: 10_000,
                                                  journal: journal) { authorisation in issuerMAC2(authorisation) }

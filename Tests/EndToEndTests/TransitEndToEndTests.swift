@@ -25,7 +25,7 @@ extension PurchaseEndToEndTests {
     /// One tap at `time`, then the card lifted and presented again for the next.
     static func tap(_ bench: SimulatedTerminal, _ journal: Journal, _ rules: FareRules, at time: String) throws -> PurchaseOutcome {
         let outcome = try bench.terminal.tap(time: BCDDateTime(text: "20261122" + time)!, timeoutMilliseconds: 10_000, journal: journal,
-                                             mostCharged: 400, fare: { rules.charge($0, card: $1, now: $2) })
+                                             pricing: { (400, { rules.charge($0, card: $1, now: $2) }) })
         try bench.represent()
         return outcome
     }
@@ -102,7 +102,7 @@ extension PurchaseEndToEndTests {
         #expect(Self.charged(try Self.tap(bench, journal, Self.rules(distance, stop: 0), at: "080000")) == 0)
         bench.card.withCard { $0.armTear(.debit, nth: 1, .afterCommit) }
         let torn = try bench.terminal.tap(time: BCDDateTime(text: "20261122083000")!, timeoutMilliseconds: 10_000, journal: journal,
-                                          mostCharged: 400, fare: { Self.rules(distance, stop: 3).charge($0, card: $1, now: $2) })
+                                          pricing: { (400, { Self.rules(distance, stop: 3).charge($0, card: $1, now: $2) }) })
         guard case .uncertain = torn else {
             Issue.record("expected uncertain, got \(torn)")
             return
