@@ -1,4 +1,5 @@
 import Foundation
+import Journal
 import TestSupport
 import VirtualCards
 
@@ -72,6 +73,15 @@ final class FieldBench {
     }
 
     var servicePID: pid_t? { service?.pid }
+
+    /// Waits (bounded) until everything is delivered, stops the service and
+    /// opens its journal read-only, for the books.
+    func deliverAndStop() -> Journal {
+        let logged = log?.all.count ?? 0
+        _ = log?.await("records delivered", "undelivered=0", after: logged, seconds: 30)
+        stopService()
+        return Journal(directory: data, readOnly: true)
+    }
 
     func stopService() {
         guard let service else { return }

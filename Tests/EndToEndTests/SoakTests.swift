@@ -26,13 +26,13 @@ import VirtualCards
                                           balance: 1_000_000, offlineCounter: 0, onlineCounter: 0)
     }
 
-    /// The service's resident memory (kB) and open descriptors, from /proc.
-    static func footprint(_ pid: pid_t) -> (rssKB: Int, fds: Int) {
+    /// The service's resident memory (kB) and open descriptors, from /proc, after `count` taps.
+    static func footprint(_ pid: pid_t, after count: Int) -> (count: Int, rssKB: Int, fds: Int) {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-        return (rss, fds)
+        return (count, rss, fds)
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -69,7 +69,7 @@ import VirtualCards
 
         var latencies: [Double] = []
         var outcomes: [String: Int] = [:]
-        var samples: [(tap: Int, rssKB: Int, fds: Int)] = [Self.footprint(pid)].map { (0, $0.rssKB, $0.fds) }
+        var samples = [Self.footprint(pid, after: 0)]
         var faresChangedAtRecord: Int?
         var line = 0
         let started = ContinuousClock.now
@@ -121,18 +121,11 @@ import VirtualCards
             outcomes[kind == "DECLINED" ? "DECLINED \(reason)" : kind, default: 0] += 1
             try bench.lift()
             pool[card] = bench.card.withCard { $0.state }
-            if tap % max(1, taps / 20) == 0 || tap == taps - 1 {
-                let sample = Self.footprint(pid)
-                samples.append((tap + 1, sample.rssKB, sample.fds))
-            }
+            if tap % max(1, taps / 20) == 0 || tap == taps - 1 { samples.append(Self.footprint(pid, after: tap + 1)) }
         }
         let elapsed = ContinuousClock.now - started
 
-        // Everything delivered, then the books.
-        let logged = bench.log?.all.count ?? 0
-        _ = bench.log?.await("records delivered", "undelivered=0", after: logged, seconds: 30)
-        bench.stopService()
-        let journal = Journal(directory: bench.data, readOnly: true)
+        let journal = bench.deliverAndStop()
         let records = try journal.records(after: 0, limit: 100_000).map(\.record)
         let debits = records.filter { $0.kind == .cappPurchase }
         var mismatches = 0
@@ -175,7 +168,7 @@ import VirtualCards
         print("soak (validator): \(taps) taps over \(String(format: "%.1f", days)) days of terminal time in \(elapsed.components.seconds) s; "
               + "outcomes " + outcomes.keys.sorted().map { "\($0): \(outcomes[$0]!)" }.joined(separator: ", ")
               + "; money mismatches \(mismatches) (cards lost \(initialTotal - finalTotal), journal \(journalTotal), platform \(summary.debit_amount) fen); "
-              + "RSS kB " + samples.map { "\($0.tap):\($0.rssKB)" }.joined(separator: " ")
+              + "RSS kB " + samples.map { "\($0.count):\($0.rssKB)" }.joined(separator: " ")
               + "; fds " + samples.map { "\($0.fds)" }.joined(separator: " ")
               + String(format: "; tap latency p50/p99 first tenth %.0f/%.0f ms, last tenth %.0f/%.0f ms",
                        Self.percentile(first, 0.5), Self.percentile(first, 0.99), Self.percentile(final, 0.5), Self.percentile(final, 0.99)))
@@ -204,7 +197,7 @@ import VirtualCards
 
         let outageStarts = sales / 4, outageEnds = sales / 2, pcscdCrash = sales * 3 / 4
         var latencies: [Double] = []
-        var samples: [(sale: Int, rssKB: Int, fds: Int)] = []
+        var samples: [(count: Int, rssKB: Int, fds: Int)] = []
         var balance = Int64(initial.balance)
         var charged: Int64 = 0
         let started = ContinuousClock.now
@@ -241,17 +234,11 @@ import VirtualCards
             latencies.append(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)
             try bench.lift()
             try PurchaseEndToEndTests.press(socket, "CANCEL", until: ready)
-            if sale % max(1, sales / 10) == 0 || sale == sales - 1 {
-                let sample = Self.footprint(pid)
-                samples.append((sale + 1, sample.rssKB, sample.fds))
-            }
+            if sale % max(1, sales / 10) == 0 || sale == sales - 1 { samples.append(Self.footprint(pid, after: sale + 1)) }
         }
         let elapsed = ContinuousClock.now - started
 
-        let logged = bench.log?.all.count ?? 0
-        _ = bench.log?.await("records delivered", "undelivered=0", after: logged, seconds: 30)
-        bench.stopService()
-        let journal = Journal(directory: bench.data, readOnly: true)
+        let journal = bench.deliverAndStop()
         let debits = try journal.records(after: 0, limit: 100_000).map(\.record).filter { $0.kind == .purchase }
         let journalled = debits.reduce(0) { $0 + Int64($1.amount) }
         let lost = Int64(initial.balance) - Int64(bench.cardState.balance)
@@ -267,7 +254,7 @@ import VirtualCards
         let first = Array(latencies.prefix(tenth)), final = Array(latencies.suffix(tenth))
         print("soak (cashier): \(sales) sales over \(sales / 24) days of terminal time in \(elapsed.components.seconds) s; "
               + "money mismatches \(mismatches) (card \(lost), journal \(journalled), platform \(summary.debit_amount) fen); "
-              + "RSS kB " + samples.map { "\($0.sale):\($0.rssKB)" }.joined(separator: " ")
+              + "RSS kB " + samples.map { "\($0.count):\($0.rssKB)" }.joined(separator: " ")
               + "; fds " + samples.map { "\($0.fds)" }.joined(separator: " ")
               + String(format: "; card to APPROVED p50/p99 first tenth %.0f/%.0f ms, last tenth %.0f/%.0f ms",
                        Self.percentile(first, 0.5), Self.percentile(first, 0.99), Self.percentile(final, 0.5), Self.percentile(final, 0.99)))

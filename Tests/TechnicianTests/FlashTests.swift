@@ -20,6 +20,7 @@ import TestSupport
             #expect(try tech(["bundle", "keygen", "--out", key.path]).status == 0)
             try FileManager.default.copyItem(at: URL(fileURLWithPath: key.path + ".pub"),
                                             to: root.appendingPathComponent("trusted-keys/vendor.pub"))
+            #expect(Journal(directory: data).fault == nil, "the terminal's journal")
         }
 
         func tech(_ arguments: [String]) throws -> PosdRun { try PosdRun.run(arguments, tool: "posd-tech") }
@@ -138,6 +139,35 @@ import TestSupport
         #expect(refused.stdout.contains("3 records undelivered"))
         #expect(try bench.flash(bundle, ["--force"]).status == 0)
         #expect(try Journal(directory: bench.data).undeliveredCount == 3, "the journal is never touched")
+    }
+
+    /// Flash opens the journal read-only and never creates one: a mistyped
+    /// data directory and a journal in its fault state are refused before a
+    /// slot is written, and a successful flash leaves the journal's bytes as
+    /// they were (before the fix it opened the journal for writing, creating
+    /// an empty one in a mistyped directory, and flashed over a faulty one).
+    @Test func flashNeverCreatesOrWritesTheJournal() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        let bundle = try bench.bundle("5.0.0")
+        let mistyped = bench.dir.url.appendingPathComponent("dta")
+        let refused = try bench.tech(["flash", bundle.path, "--root", bench.root.path, "--data-dir", mistyped.path, "--force"])
+        #expect(refused.status == 75 && refused.stdout.contains("no journal in"), "\(refused.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: mistyped.path), "nothing created in the mistyped directory")
+
+        // A journal whose identity marker names another journal is in its fault state.
+        let marker = bench.data.appendingPathComponent(Journal.markerName)
+        let identity = try Data(contentsOf: marker)
+        try Data("00000000-0000-0000-0000-000000000000\n".utf8).write(to: marker)
+        let faulty = try bench.flash(bundle, ["--force"])
+        #expect(faulty.status == 75 && faulty.stdout.contains("journal"), "\(faulty.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: bench.root.appendingPathComponent("b").path), "no slot written")
+        try identity.write(to: marker)
+
+        let database = bench.data.appendingPathComponent(Journal.databaseName)
+        let before = try Data(contentsOf: database)
+        #expect(try bench.flash(bundle).status == 0)
+        #expect(try Data(contentsOf: database) == before, "the journal's bytes are untouched")
     }
 
     /// Power cut while the slot is written: the current slot and the state are untouched.

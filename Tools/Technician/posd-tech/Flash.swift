@@ -101,9 +101,17 @@ struct Flash: ParsableCommand {
             try firmware.verify(trustedKeys: keys, bundle: bundleURL)
             return firmware
         }
+        // Read-only, and never created: a mistyped --data-dir is refused, not
+        // given an empty journal. A journal in its fault state needs a
+        // technician's attention (export, diagnostics) before anything else.
+        let journal = try step("opening the journal in \(dataDir) read-only", exit: TechExit.refusedForNow) { () throws -> Journal in
+            let journal = Journal(directory: URL(fileURLWithPath: dataDir), readOnly: true)
+            if let fault = journal.fault { throw Failure("\(fault): nothing flashed (posd-tech diagnostics, export)") }
+            return journal
+        }
         if !force {
             try step("checking for undelivered records", exit: TechExit.refusedForNow) {
-                let undelivered = Journal(directory: URL(fileURLWithPath: dataDir)).offlineExposure.records
+                let undelivered = journal.offlineExposure.records
                 guard undelivered == 0 else { throw Failure("\(undelivered) records undelivered: deliver (posd sync) or export them first, or --force") }
             }
         }
