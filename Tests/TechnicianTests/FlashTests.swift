@@ -26,13 +26,14 @@ import TestSupport
         func tech(_ arguments: [String]) throws -> PosdRun { try PosdRun.run(arguments, tool: "posd-tech") }
 
         /// A signed bundle of a firmware file of `size` bytes and a self-test exiting `selfTest`.
-        func bundle(_ version: String, size: Int = 4096, selfTest: Int32 = 0, key signingKey: URL? = nil) throws -> URL {
+        func bundle(_ version: String, size: Int = 4096, selfTest: Int32 = 0, selfTestScript: String? = nil,
+                    key signingKey: URL? = nil) throws -> URL {
             let files = dir.url.appendingPathComponent("files-\(version)")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
             let firmware = files.appendingPathComponent("posd")
             try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ version.count) }).write(to: firmware)
             let test = files.appendingPathComponent("posd-selftest")
-            try "#!/bin/sh\nexit \(selfTest)\n".write(to: test, atomically: true, encoding: .utf8)
+            try "#!/bin/sh\n\(selfTestScript ?? "exit \(selfTest)")\n".write(to: test, atomically: true, encoding: .utf8)
             chmod(test.path, 0o755)
             let out = dir.url.appendingPathComponent("posd-\(version).bundle")
             #expect(try tech(["bundle", "build", "--version", version, "--out", out.path, firmware.path, test.path]).status == 0)
@@ -44,7 +45,7 @@ import TestSupport
             try tech(["flash", bundle.path, "--root", root.path, "--data-dir", data.path] + extra)
         }
 
-        func boot() throws -> PosdRun { try tech(["boot", "--root", root.path]) }
+        func boot(_ extra: [String] = []) throws -> PosdRun { try tech(["boot", "--root", root.path] + extra) }
 
         func state() throws -> [String: Any] {
             try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("slots.json"))) as? [String: Any] ?? [:]
@@ -201,5 +202,44 @@ import TestSupport
         // The next flash starts the slot afresh and completes.
         #expect(try bench.flash(big).status == 0)
         #expect(try bench.boot().stdout.contains("slot a (version 4.1.0) passed its self-test"))
+    }
+
+    /// The self-test's deadline holds whatever the self-test does, and
+    /// whatever signal mask boot inherited (a test runner blocks SIGTERM, as
+    /// the one before the fix did not undo): it runs in its own process
+    /// group with default signals, gets SIGTERM at the deadline and SIGKILL
+    /// after the grace, and fails. Before the fix, one that slept past the
+    /// deadline was made current, and one that ignored SIGTERM hung the boot.
+    @Test(arguments: [
+        ("sleeps past the deadline", "sleep 30\nexit 0"),
+        ("ignores SIGTERM", "trap '' TERM\nsleep 30\nexit 0"),
+        ("exits 0 when told to stop", "trap 'exit 0' TERM\nsleep 30 &\nwait\nexit 0"),
+    ])
+    func aSelfTestPastItsDeadlineFails(_ behaviour: String, _ script: String) throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        #expect(try bench.flash(try bench.bundle("6.0.0", selfTestScript: script)).status == 0)
+        let started = ContinuousClock.now
+        let boot = try bench.boot(["--self-test-seconds", "1", "--self-test-grace-seconds", "1"])
+        let took = ContinuousClock.now - started
+        #expect(boot.status == 0 && boot.stdout.contains("FAILED its self-test"), "\(behaviour): \(boot.stdout)")
+        #expect(bench.currentTarget == "a", "\(behaviour): the previous slot stays current")
+        #expect(took < .seconds(10), "\(behaviour): boot took \(took)")
+    }
+
+    /// systemd must not kill the boot while it decides the slot: the unit's
+    /// start timeout covers the self-test's deadline, its grace and posd's start.
+    @Test func theUnitsStartTimeoutCoversTheSelfTest() throws {
+        let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Tools/Service/posd.service")
+        let text = try String(contentsOf: unit, encoding: .utf8)
+        func number(after key: String) -> Int? {
+            guard let range = text.range(of: key) else { return nil }
+            return Int(text[range.upperBound...].prefix { $0.isNumber })
+        }
+        let selfTest = try #require(number(after: "--self-test-seconds "))
+        let grace = try #require(number(after: "--self-test-grace-seconds "))
+        let timeout = try #require(number(after: "TimeoutStartSec="))
+        #expect(timeout >= selfTest + grace + 30, "TimeoutStartSec=\(timeout) for a \(selfTest) s self-test and \(grace) s grace")
     }
 }

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Hex
 import Journal
+import Synchronization
 
 /// The A/B layout under a root (`/opt/posd` on a terminal):
 ///
@@ -172,15 +173,23 @@ struct Boot: ParsableCommand {
     @Option(help: "Firmware root holding the slots.")
     var root = "/opt/posd"
 
-    @Option(help: "Seconds the self-test may take.")
+    @Option(help: "Seconds the self-test may take (posd.service's TimeoutStartSec allows for it, the grace and posd's own start).")
     var selfTestSeconds = 60
+
+    @Option(help: "Seconds between SIGTERM at the deadline and SIGKILL.")
+    var selfTestGraceSeconds = 5
+
+    func validate() throws {
+        guard (1...600).contains(selfTestSeconds) else { throw ValidationError("--self-test-seconds must be 1 to 600") }
+        guard (1...60).contains(selfTestGraceSeconds) else { throw ValidationError("--self-test-grace-seconds must be 1 to 60") }
+    }
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root)
         var state = try SlotState.load(rootURL)
         if let pending = state.pending {
             let slot = rootURL.appendingPathComponent(pending)
-            let passed = Self.selfTest(slot, seconds: selfTestSeconds)
+            let passed = Self.selfTest(slot, seconds: selfTestSeconds, graceSeconds: selfTestGraceSeconds)
             let version = state.pendingVersion ?? "?"
             if passed {
                 state.history.append("\(version) in slot \(pending): self-test passed, now current (was \(state.current) \(state.currentVersion ?? "?"))")
@@ -199,19 +208,65 @@ struct Boot: ParsableCommand {
         print("current slot: \(state.current) (version \(state.currentVersion ?? "unknown"))")
     }
 
-    static func selfTest(_ slot: URL, seconds: Int) -> Bool {
+    /// Runs the slot's `posd-selftest` (the slot as working directory) in a
+    /// process group of its own, with every signal at its default and none
+    /// blocked (whatever systemd or a shell handed us). It passes only by
+    /// exiting 0 before the deadline: at the deadline the group gets SIGTERM,
+    /// `graceSeconds` later SIGKILL, so no self-test can hang the boot, and
+    /// one that answers SIGTERM by exiting 0 has still failed.
+    static func selfTest(_ slot: URL, seconds: Int, graceSeconds: Int) -> Bool {
         let test = slot.appendingPathComponent("posd-selftest")
         guard FileManager.default.isExecutableFile(atPath: test.path) else { return false }
-        let process = Process()
-        process.executableURL = test
-        process.currentDirectoryURL = slot
-        guard (try? process.run()) != nil else { return false }
-        // A self-test that hangs fails: it is stopped at the deadline.
-        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: timer)
-        process.waitUntilExit()
-        timer.cancel()
-        return process.terminationReason == .exit && process.terminationStatus == 0
+        var attributes = posix_spawnattr_t()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawnattr_init(&attributes)
+        posix_spawn_file_actions_init(&actions)
+        defer {
+            posix_spawnattr_destroy(&attributes)
+            posix_spawn_file_actions_destroy(&actions)
+        }
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // The slot as working directory (glibc's addchdir is not imported):
+        // boot does nothing else meanwhile, so the process's own cwd is used.
+        let previous = FileManager.default.currentDirectoryPath
+        guard FileManager.default.changeCurrentDirectoryPath(slot.path) else { return false }
+        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        var spawnedPID: pid_t = 0
+        let spawned = test.path.withCString { path -> Int32 in
+            var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+            defer { free(argv[0]) }
+            return posix_spawn(&spawnedPID, path, &actions, &attributes, &argv, environ)
+        }
+        guard spawned == 0 else { return false }
+        let pid = spawnedPID
+
+        let exited = DispatchSemaphore(value: 0)
+        let status = Mutex<Int32>(0)
+        Thread.detachNewThread {
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            status.withLock { $0 = raw }
+            exited.signal()
+        }
+        var inTime = true
+        if exited.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
+            inTime = false
+            kill(-pid, SIGTERM)
+            if exited.wait(timeout: .now() + .seconds(graceSeconds)) == .timedOut {
+                kill(-pid, SIGKILL)
+                exited.wait()
+            }
+        }
+        kill(-pid, SIGKILL)  // anything it left behind in its group
+        let raw = status.withLock { $0 }
+        // WIFEXITED and WEXITSTATUS, which Swift does not import.
+        return inTime && raw & 0x7F == 0 && (raw >> 8) & 0xFF == 0
     }
 
     /// `current` re-pointed atomically (a new symlink renamed over the old).
