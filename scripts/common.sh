@@ -23,7 +23,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 install_packages() {
-  local packages=(pcscd vsmartcard-vpcd libpcsclite-dev libgpiod-dev libsqlite3-dev libssl-dev pkg-config)
+  local packages=(pcscd vsmartcard-vpcd libpcsclite-dev libgpiod-dev libsqlite3-dev libssl-dev pkg-config strace)
   local installed
   installed=$(dpkg-query -W -f='${db:Status-Abbrev}\n' "${packages[@]}" 2>/dev/null | grep -c '^ii' || true)
   if [ "$installed" -ne "${#packages[@]}" ]; then

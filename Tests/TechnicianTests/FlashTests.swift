@@ -31,7 +31,8 @@ import TestSupport
             let files = dir.url.appendingPathComponent("files-\(version)")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
             let firmware = files.appendingPathComponent("posd")
-            try Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ version.count) }).write(to: firmware)
+            // Each version's bytes its own, so a test can tell which one a slot holds.
+            try (Data("posd \(version)\n".utf8) + Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) })).write(to: firmware)
             let test = files.appendingPathComponent("posd-selftest")
             try "#!/bin/sh\n\(selfTestScript ?? "exit \(selfTest)")\n".write(to: test, atomically: true, encoding: .utf8)
             chmod(test.path, 0o755)
@@ -241,5 +242,89 @@ import TestSupport
         let grace = try #require(number(after: "--self-test-grace-seconds "))
         let timeout = try #require(number(after: "TimeoutStartSec="))
         #expect(timeout >= selfTest + grace + 30, "TimeoutStartSec=\(timeout) for a \(selfTest) s self-test and \(grace) s grace")
+    }
+
+    /// The slot state comes from the truth: with slots.json missing, flash
+    /// still writes the free slot (before the fix it took "a" for current and
+    /// overwrote the running slot b); with it empty, boot starts the slot the
+    /// `current` link names and says so (before the fix the terminal did not start).
+    @Test func aMissingOrDamagedSlotStateIsRebuiltFromTheCurrentLink() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        #expect(try bench.flash(try bench.bundle("8.0.0")).status == 0)
+        #expect(try bench.boot().status == 0)
+        #expect(bench.currentTarget == "b")
+        let running = try Data(contentsOf: bench.root.appendingPathComponent("b/posd"))
+        let slots = bench.root.appendingPathComponent("slots.json")
+
+        try FileManager.default.removeItem(at: slots)
+        let flashed = try bench.flash(try bench.bundle("8.1.0"))
+        #expect(flashed.status == 0 && flashed.stdout.contains("rebuilt from current -> b") && flashed.stdout.contains("into slot a"),
+                "\(flashed.stdout)")
+        #expect(try Data(contentsOf: bench.root.appendingPathComponent("b/posd")) == running, "the running slot untouched")
+
+        try Data().write(to: slots)
+        let boot = try bench.boot()
+        #expect(boot.status == 0 && boot.stdout.contains("WARNING") && boot.stdout.contains("current slot: b"), "\(boot.stdout)")
+        #expect(bench.currentTarget == "b")
+        #expect(try bench.state()["current"] as? String == "b", "the rebuilt state saved")
+    }
+
+    /// A power cut at every step of flash and of boot (the process killed by
+    /// strace at the n-th call of each syscall that changes the disk): after
+    /// each, the next boot starts a complete slot, the one that was running
+    /// or the new one once its self-test passed, never a partial one.
+    @Test func aPowerCutAtEveryStepLeavesABootableSlot() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        #expect(try bench.flash(try bench.bundle("9.0.0")).status == 0)
+        #expect(try bench.boot().status == 0)  // current: b, 9.0.0
+        let next = try bench.bundle("9.1.0")
+        let firmware = [
+            "9.0.0": try Data(contentsOf: bench.root.appendingPathComponent("b/posd")),
+            "9.1.0": try Data(contentsOf: bench.dir.url.appendingPathComponent("files-9.1.0/posd")),
+        ]
+        let fm = FileManager.default
+        let saved = bench.dir.url.appendingPathComponent("root-before")
+        try fm.copyItem(at: bench.root, to: saved)
+        // For boot's cuts: the new bundle flashed, waiting for its self-test.
+        #expect(try bench.flash(next).status == 0)
+        let flashedRoot = bench.dir.url.appendingPathComponent("root-flashed")
+        try fm.copyItem(at: bench.root, to: flashedRoot)
+
+        let steps = ["mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "symlink", "symlinkat", "fsync", "fdatasync"]
+        var rows: [String] = []
+        for (command, from) in [("flash", saved), ("boot", flashedRoot)] {
+            for step in steps {
+                for nth in 1...50 {
+                    try? fm.removeItem(at: bench.root)
+                    try fm.copyItem(at: from, to: bench.root)
+                    let arguments = command == "flash"
+                        ? ["flash", next.path, "--root", bench.root.path, "--data-dir", bench.data.path]
+                        : ["boot", "--root", bench.root.path]
+                    let cut = Process()
+                    cut.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+                    cut.arguments = ["-f", "-qq", "-o", "/dev/null", "-e", "trace=\(step)", "-e", "inject=\(step):signal=KILL:when=\(nth)", "--",
+                                     binaries.appendingPathComponent("posd-tech").path] + arguments
+                    cut.standardOutput = FileHandle.nullDevice
+                    cut.standardError = FileHandle.nullDevice
+                    try cut.run()
+                    cut.waitUntilExit()
+                    // strace dies of its tracee's signal; fewer than `nth` such calls: the next step.
+                    guard cut.terminationReason == .uncaughtSignal && cut.terminationStatus == SIGKILL else { break }
+                    let after = (try? bench.state()).map { "current \($0["current"] as? String ?? "?"), pending \($0["pending"] as? String ?? "-")" }
+                        ?? "slots.json unreadable"
+                    let boot = try bench.boot()
+                    let slot = bench.currentTarget ?? "none"
+                    let booted = (try? Data(contentsOf: bench.root.appendingPathComponent("\(slot)/posd"))).flatMap { bytes in
+                        firmware.first { $0.value == bytes }?.key
+                    }
+                    #expect(boot.status == 0 && booted != nil, "\(command) cut at \(step) #\(nth): boot \(boot.status), slot \(slot)")
+                    rows.append("\(command) killed at \(step) #\(nth) | \(after) | boots into \(slot) (\(booted ?? "NOT BOOTABLE"))")
+                }
+            }
+        }
+        #expect(rows.count >= 6, "the cuts happened: \(rows)")
+        print("power-cut matrix (\(rows.count) cuts):\n" + rows.joined(separator: "\n"))
     }
 }

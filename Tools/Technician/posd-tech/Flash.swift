@@ -24,11 +24,33 @@ struct SlotState: Codable, Equatable {
 
     static func url(_ root: URL) -> URL { root.appendingPathComponent("slots.json") }
 
-    static func load(_ root: URL) throws -> SlotState {
-        guard FileManager.default.fileExists(atPath: url(root).path) else {
-            return SlotState(current: "a", pending: nil, currentVersion: nil, pendingVersion: nil, history: [])
+    /// The slot the `current` link points at: what systemd starts (nil when
+    /// there is no link, or it points at something that is not a slot).
+    static func linked(_ root: URL) -> String? {
+        let target = try? FileManager.default.destinationOfSymbolicLink(atPath: root.appendingPathComponent("current").path)
+        return target == "a" || target == "b" ? target : nil
+    }
+
+    /// The state from slots.json, or, when it is missing, unreadable or
+    /// names no valid slot, rebuilt from the `current` link (the truth of
+    /// what runs; versions then unknown) with the reason, for the caller to
+    /// report. Never the running slot mistaken for the free one.
+    static func load(_ root: URL) -> (state: SlotState, rebuilt: String?) {
+        let rebuilt = { (why: String) -> (SlotState, String?) in
+            let current = linked(root) ?? "a"
+            return (SlotState(current: current, pending: nil, currentVersion: nil, pendingVersion: nil,
+                              history: ["slot state rebuilt from current -> \(current): \(why)"]),
+                    "\(url(root).path) \(why): rebuilt from current -> \(current)")
         }
-        return try JSONDecoder().decode(SlotState.self, from: Data(contentsOf: url(root)))
+        guard let bytes = try? Data(contentsOf: url(root)) else {
+            return FileManager.default.fileExists(atPath: url(root).path) ? rebuilt("unreadable")
+                : linked(root) == nil ? (SlotState(current: "a", pending: nil, currentVersion: nil, pendingVersion: nil, history: []), nil)
+                : rebuilt("missing")
+        }
+        guard let state = try? JSONDecoder().decode(SlotState.self, from: bytes), ["a", "b"].contains(state.current),
+              state.pending.map({ $0 == state.inactive }) ?? true
+        else { return rebuilt("damaged") }
+        return (state, nil)
     }
 
     /// Atomic and durable: a power cut leaves the old state or the new one.
@@ -116,7 +138,16 @@ struct Flash: ParsableCommand {
                 guard undelivered == 0 else { throw Failure("\(undelivered) records undelivered: deliver (posd sync) or export them first, or --force") }
             }
         }
-        var state = try SlotState.load(rootURL)
+        let (loaded, rebuilt) = SlotState.load(rootURL)
+        var state = loaded
+        if let rebuilt { print("note: \(rebuilt)") }
+        // Boot saves the state and then re-points the link: cut between the
+        // two, they disagree until the next boot, and the free slot is unknown.
+        try step("checking which slot is running", exit: TechExit.refusedForNow) {
+            if let running = SlotState.linked(rootURL), running != state.current {
+                throw Failure("current -> \(running) but slots.json says \(state.current): run posd-tech boot (or restart posd) first")
+            }
+        }
         try step("checking the version against the running one", exit: TechExit.refusedForNow) {
             guard let offered = SemanticVersion(firmware.manifest.version) else {
                 throw Failure("the bundle's version \(firmware.manifest.version) is not a semantic version (MAJOR.MINOR.PATCH)")
@@ -186,7 +217,13 @@ struct Boot: ParsableCommand {
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root)
-        var state = try SlotState.load(rootURL)
+        let (loaded, rebuilt) = SlotState.load(rootURL)
+        var state = loaded
+        if let rebuilt {
+            // A damaged state file must not stop the terminal: boot what runs, and say so.
+            print("WARNING: \(rebuilt)")
+            try state.save(rootURL)
+        }
         if let pending = state.pending {
             let slot = rootURL.appendingPathComponent(pending)
             let passed = Self.selfTest(slot, seconds: selfTestSeconds, graceSeconds: selfTestGraceSeconds)
