@@ -202,7 +202,9 @@ let package = Package(
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
         .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
         .testTarget(name: "FaresTests", dependencies: ["Fares", "Purse"]),
-        .testTarget(name: "TechnicianTests", dependencies: ["Journal", "TestSupport", "BenchSupport", "posd-tech"]),
+        .testTarget(
+            name: "TechnicianTests",
+            dependencies: ["Journal", "TestSupport", "BenchSupport", "posd-tech", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Journal", "Purse", "TestSupport"]),
         .testTarget(name: "VirtualCardsTests", dependencies: ["VirtualCards", "IssuerCrypto", "Hex", "TestSupport"]),
         .testTarget(

@@ -1,4 +1,5 @@
 import BenchSupport
+import Crypto
 import Foundation
 import Journal
 import Testing
@@ -326,5 +327,57 @@ import TestSupport
         }
         #expect(rows.count >= 6, "the cuts happened: \(rows)")
         print("power-cut matrix (\(rows.count) cuts):\n" + rows.joined(separator: "\n"))
+    }
+
+    /// Bundles carry plain files at safe modes under safe names: a symlink is
+    /// refused at build (before the fix it was followed and installed with
+    /// the link's mode 0777, for boot to run as root), group and world write
+    /// never reach a slot, and a hostile manifest (unsafe path, duplicate,
+    /// set-id mode) is refused by name before anything is written.
+    @Test func bundlesRefuseSymlinksUnsafeModesAndPaths() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        let files = bench.dir.url.appendingPathComponent("files-hostile")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        let posd = files.appendingPathComponent("posd")
+        try Data("posd 10.0.0\n".utf8).write(to: posd)
+        chmod(posd.path, 0o777)
+        let link = files.appendingPathComponent("posd-link")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: posd.path)
+        let out = bench.dir.url.appendingPathComponent("hostile.bundle")
+        let symlinked = try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, link.path])
+        #expect(symlinked.status != 0 && symlinked.stderr.contains("is a symlink"), "\(symlinked.stderr)")
+        let missing = try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, files.appendingPathComponent("nope").path])
+        #expect(missing.status != 0 && missing.stderr.contains("cannot read") && !missing.stderr.contains("NSCocoaErrorDomain"), "\(missing.stderr)")
+
+        #expect(try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, posd.path]).status == 0)
+        #expect(try bench.tech(["bundle", "sign", "--key", bench.key.path, out.path]).status == 0)
+        #expect(try bench.flash(out).status == 0)
+        let mode = try FileManager.default.attributesOfItem(atPath: bench.root.appendingPathComponent("b/posd").path)[.posixPermissions] as? Int
+        #expect(mode == 0o755, "installed without group or world write: \(String(mode ?? 0, radix: 8))")
+
+        // Hand-made manifests a signing key should never have signed: refused by name, nothing written.
+        func hostile(_ entries: [(path: String, mode: Int)]) throws -> PosdRun {
+            let body = Data("x".utf8)
+            let manifest: [String: Any] = ["version": "11.0.0", "files": entries.map {
+                ["path": $0.path, "size": body.count, "sha256": Array(SHA256.hash(data: body)).map { String(format: "%02x", $0) }.joined(),
+                 "mode": $0.mode] as [String: Any]
+            }]
+            let file = bench.dir.url.appendingPathComponent("crafted.bundle")
+            var bytes = Data("POSDBUNDLE1\n".utf8) + (try JSONSerialization.data(withJSONObject: manifest)) + Data("\n\n".utf8)
+            for _ in entries { bytes += body }
+            try bytes.write(to: file)
+            return try bench.flash(file)
+        }
+        for (path, why) in [(".", "\".\" part"), ("..", "\"..\" part"), ("/etc/passwd", "absolute"), ("", "empty"), ("a/../b", "\"..\" part"),
+                            ("x\u{0}y", "NUL"), ("a//b", "empty part")] {
+            let refused = try hostile([(path, 0o755)])
+            #expect(refused.status == 65 && refused.stdout.contains("unsafe path") && refused.stdout.contains(why), "\(path.debugDescription): \(refused.stdout)")
+        }
+        let duplicate = try hostile([("posd", 0o755), ("posd", 0o755)])
+        #expect(duplicate.status == 65 && duplicate.stdout.contains("names posd twice"), "\(duplicate.stdout)")
+        let setuid = try hostile([("posd", 0o4755)])
+        #expect(setuid.status == 65 && setuid.stdout.contains("has mode 4755"), "\(setuid.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: bench.root.appendingPathComponent("a").path), "nothing written")
     }
 }

@@ -25,6 +25,22 @@ struct FirmwareBundle {
     }
 
     static let magic = Data("POSDBUNDLE1\n".utf8)
+    /// The most a firmware file may be: boot runs them as root.
+    static let allowedMode = 0o755
+
+    /// Why `path` may not name a file in a slot, or nil: relative, each part
+    /// a plain name (not empty, `.` or `..`), no NUL, of sane length.
+    static func pathProblem(_ path: String) -> String? {
+        if path.isEmpty { return "empty" }
+        if path.hasPrefix("/") { return "absolute" }
+        if path.utf8.contains(0) { return "contains NUL" }
+        if path.utf8.count > 255 { return "longer than 255 bytes" }
+        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+            if part.isEmpty { return "an empty part" }
+            if part == "." || part == ".." { return "a \"\(part)\" part" }
+        }
+        return nil
+    }
     var manifestBytes: Data
     var manifest: Manifest
     var signature: Data
@@ -32,7 +48,8 @@ struct FirmwareBundle {
     var payloadOffset: Int
 
     enum Invalid: Error, CustomStringConvertible {
-        case notABundle, truncated(String), tampered(String), unsigned, untrusted, unsafePath(String)
+        case notABundle, truncated(String), tampered(String), unsigned, untrusted, unsafePath(String, why: String)
+        case duplicatePath(String), unsafeMode(String, Int), badSize(String)
 
         var description: String {
             switch self {
@@ -41,7 +58,10 @@ struct FirmwareBundle {
             case .tampered(let file): "\(file) does not match its hash in the signed manifest: the bundle was altered"
             case .unsigned: "the bundle is not signed"
             case .untrusted: "the signature does not verify against any trusted key"
-            case .unsafePath(let path): "the manifest names an unsafe path: \(path)"
+            case .unsafePath(let path, let why): "the manifest names an unsafe path \(path.debugDescription): \(why)"
+            case .duplicatePath(let path): "the manifest names \(path) twice"
+            case .unsafeMode(let path, let mode): "\(path) has mode \(String(mode, radix: 8)): firmware files are at most 0755 (no group or world write, no set-id)"
+            case .badSize(let path): "\(path) has a negative size"
             }
         }
     }
@@ -56,8 +76,12 @@ struct FirmwareBundle {
         guard lines.count == 3, let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(lines[0])) else {
             throw Invalid.truncated("no complete manifest")
         }
-        for file in manifest.files where file.path.isEmpty || file.path.hasPrefix("/") || file.path.split(separator: "/").contains("..") {
-            throw Invalid.unsafePath(file.path)
+        var seen = Set<String>()
+        for file in manifest.files {
+            if let why = Self.pathProblem(file.path) { throw Invalid.unsafePath(file.path, why: why) }
+            guard seen.insert(file.path).inserted else { throw Invalid.duplicatePath(file.path) }
+            guard file.mode & ~Self.allowedMode == 0 else { throw Invalid.unsafeMode(file.path, file.mode) }
+            guard file.size >= 0 else { throw Invalid.badSize(file.path) }
         }
         manifestBytes = Data(lines[0])
         self.manifest = manifest
@@ -102,14 +126,26 @@ struct FirmwareBundle {
     static func build(version: String, files: [URL], names: [String], to out: URL) throws {
         var entries: [Manifest.File] = []
         for (url, name) in zip(files, names) {
-            let bytes = try Data(contentsOf: url)
-            let mode = (try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) ?? 0o644
+            // lstat: a symlink would install whatever it points at, with the link's mode 0777.
+            var info = stat()
+            guard lstat(url.path, &info) == 0 else { throw Failure("cannot read \(url.path): \(String(cString: strerror(errno)))") }
+            guard info.st_mode & S_IFMT != S_IFLNK else { throw Failure("\(url.path) is a symlink: give the file itself") }
+            guard info.st_mode & S_IFMT == S_IFREG else { throw Failure("\(url.path) is not a regular file") }
+            if let why = pathProblem(name) { throw Failure("\(name.debugDescription) cannot name a firmware file: \(why)") }
+            guard !entries.contains(where: { $0.path == name }) else { throw Failure("two files named \(name)") }
+            guard let bytes = FileManager.default.contents(atPath: url.path) else {
+                throw Failure("cannot read \(url.path): \(String(cString: strerror(errno)))")
+            }
+            // Group and world write and the set-id bits never go into a bundle.
+            let mode = Int(info.st_mode) & allowedMode
             entries.append(.init(path: name, size: bytes.count, sha256: Array(SHA256.hash(data: bytes)).hex, mode: mode))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let manifest = try encoder.encode(Manifest(version: version, files: entries))
-        FileManager.default.createFile(atPath: out.path, contents: magic + manifest + Data([0x0A, 0x0A]))
+        guard FileManager.default.createFile(atPath: out.path, contents: magic + manifest + Data([0x0A, 0x0A])) else {
+            throw Failure("cannot write \(out.path)")
+        }
         let handle = try FileHandle(forWritingTo: out)
         defer { try? handle.close() }
         try handle.seekToEnd()

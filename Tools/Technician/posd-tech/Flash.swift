@@ -167,7 +167,7 @@ struct Flash: ParsableCommand {
             try firmware.forEachFile(in: bundleURL) { file, chunks in
                 let url = staging.appendingPathComponent(file.path)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: file.mode])
+                FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: file.mode & FirmwareBundle.allowedMode])
                 let handle = try FileHandle(forWritingTo: url)
                 defer { try? handle.close() }
                 var hash = SHA256()
