@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import PCSC
 import Purse
 import Settings
 import Testing
@@ -129,5 +130,46 @@ final class NotifySocket {
         let count = recv(fd, &buffer, buffer.count, 0)
         guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
         return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+}
+
+extension PurchaseEndToEndTests {
+    /// `posd-tech selftest` as a new slot runs it at boot, on the bench's
+    /// readers: it passes on a provisioned terminal with its PSAM, and names
+    /// the failure with the PSAM out, with a binary missing from the slot,
+    /// and with the journal in its fault state.
+    @Test func theSelfTestChecksWhatANewSlotMustDo() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        let platform = try PlatformProcess(directory: bench.directory)
+        let data = bench.directory.appendingPathComponent("data")
+        #expect(try Self.provisionValidator(bench, platform, data: data).status == 0)
+        #expect(Journal(directory: data).fault == nil)
+        let slot = bench.directory.appendingPathComponent("slot")
+        try FileManager.default.createDirectory(at: slot, withIntermediateDirectories: true)
+        for binary in ["posd", "posd-tech"] {
+            try FileManager.default.createSymbolicLink(at: slot.appendingPathComponent(binary), withDestinationURL: Self.binaries.appendingPathComponent(binary))
+        }
+        func selfTest() throws -> Run { try Self.run("posd-tech", ["selftest", "--slot", slot.path, "--data-dir", data.path]) }
+
+        let passed = try selfTest()
+        #expect(passed.status == 0 && !passed.stdout.contains("FAILED"), "\(passed.stdout)")
+        #expect(["posd starts", "posd-tech starts", "journal", "readers", "PSAM"].allSatisfy { passed.stdout.contains("ok     \($0)") }, "\(passed.stdout)")
+
+        bench.psam.remove()
+        try PCSCContext().waitForRemoval(from: "Virtual PCD 00 01", timeoutMilliseconds: 10_000)
+        let noPSAM = try selfTest()
+        #expect(noPSAM.status == 1 && noPSAM.stdout.contains("FAILED PSAM"), "\(noPSAM.stdout)")
+        bench.psam.insert()
+        try PCSCContext().waitForCard(in: "Virtual PCD 00 01", timeoutMilliseconds: 10_000)
+
+        try FileManager.default.removeItem(at: slot.appendingPathComponent("posd"))
+        let missing = try selfTest()
+        #expect(missing.status == 1 && missing.stdout.contains("FAILED posd starts"), "\(missing.stdout)")
+        try FileManager.default.createSymbolicLink(at: slot.appendingPathComponent("posd"), withDestinationURL: Self.binaries.appendingPathComponent("posd"))
+
+        try Data("00000000-0000-0000-0000-000000000000\n".utf8).write(to: data.appendingPathComponent(Journal.markerName))
+        let faulty = try selfTest()
+        #expect(faulty.status == 1 && faulty.stdout.contains("FAILED journal"), "\(faulty.stdout)")
     }
 }

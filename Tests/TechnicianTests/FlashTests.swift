@@ -350,7 +350,10 @@ import TestSupport
         let missing = try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, files.appendingPathComponent("nope").path])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read") && !missing.stderr.contains("NSCocoaErrorDomain"), "\(missing.stderr)")
 
-        #expect(try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, posd.path]).status == 0)
+        let selfTest = files.appendingPathComponent("posd-selftest")
+        try "#!/bin/sh\nexit 0\n".write(to: selfTest, atomically: true, encoding: .utf8)
+        chmod(selfTest.path, 0o755)
+        #expect(try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, posd.path, selfTest.path]).status == 0)
         #expect(try bench.tech(["bundle", "sign", "--key", bench.key.path, out.path]).status == 0)
         #expect(try bench.flash(out).status == 0)
         let mode = try FileManager.default.attributesOfItem(atPath: bench.root.appendingPathComponent("b/posd").path)[.posixPermissions] as? Int
@@ -379,5 +382,30 @@ import TestSupport
         let setuid = try hostile([("posd", 0o4755)])
         #expect(setuid.status == 65 && setuid.stdout.contains("has mode 4755"), "\(setuid.stdout)")
         #expect(!FileManager.default.fileExists(atPath: bench.root.appendingPathComponent("a").path), "nothing written")
+    }
+
+    /// A bundle built without a self-test of its own gets the default one,
+    /// which runs the new slot's own `posd-tech selftest` at boot: here a
+    /// stand-in posd-tech that passes only when asked exactly that.
+    @Test func bundlesGetTheDefaultSelfTest() throws {
+        let bench = try Bench()
+        defer { bench.dir.remove() }
+        let files = bench.dir.url.appendingPathComponent("files-default")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        let posd = files.appendingPathComponent("posd"), tech = files.appendingPathComponent("posd-tech")
+        try "#!/bin/sh\nexit 0\n".write(to: posd, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n[ \"$1\" = selftest ] && [ -x ./posd ]\n".write(to: tech, atomically: true, encoding: .utf8)
+        chmod(posd.path, 0o755)
+        chmod(tech.path, 0o755)
+        let out = bench.dir.url.appendingPathComponent("default.bundle")
+        let withoutTech = try bench.tech(["bundle", "build", "--version", "12.0.0", "--out", out.path, posd.path])
+        #expect(withoutTech.status != 0 && withoutTech.stderr.contains("include posd-tech"), "\(withoutTech.stderr)")
+        #expect(try bench.tech(["bundle", "build", "--version", "12.0.0", "--out", out.path, posd.path, tech.path]).status == 0)
+        #expect(try bench.tech(["bundle", "sign", "--key", bench.key.path, out.path]).status == 0)
+        #expect(try bench.flash(out).status == 0)
+        let selfTest = try String(contentsOf: bench.root.appendingPathComponent("b/posd-selftest"), encoding: .utf8)
+        #expect(selfTest.contains("exec ./posd-tech selftest"))
+        let boot = try bench.boot()
+        #expect(boot.stdout.contains("passed its self-test") && bench.currentTarget == "b", "\(boot.stdout)")
     }
 }

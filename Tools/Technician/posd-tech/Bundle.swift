@@ -122,23 +122,38 @@ struct FirmwareBundle {
         }
     }
 
-    /// A new unsigned bundle of `files` (relative names as given).
+    /// The self-test a bundle gets unless it brings its own: the slot's own
+    /// `posd-tech selftest`, run by boot in the slot's directory.
+    static let defaultSelfTest = Data("#!/bin/sh\n# Written by posd-tech bundle build: the new slot checks itself on this device.\nexec ./posd-tech selftest \"$@\"\n".utf8)
+
+    /// A new unsigned bundle of `files` (relative names as given), with the
+    /// default `posd-selftest` added unless one is among them.
     static func build(version: String, files: [URL], names: [String], to out: URL) throws {
         var entries: [Manifest.File] = []
+        var contents: [Data] = []
+        func add(_ name: String, _ bytes: Data, mode: Int) throws {
+            if let why = pathProblem(name) { throw Failure("\(name.debugDescription) cannot name a firmware file: \(why)") }
+            guard !entries.contains(where: { $0.path == name }) else { throw Failure("two files named \(name)") }
+            entries.append(.init(path: name, size: bytes.count, sha256: Array(SHA256.hash(data: bytes)).hex, mode: mode))
+            contents.append(bytes)
+        }
         for (url, name) in zip(files, names) {
             // lstat: a symlink would install whatever it points at, with the link's mode 0777.
             var info = stat()
             guard lstat(url.path, &info) == 0 else { throw Failure("cannot read \(url.path): \(String(cString: strerror(errno)))") }
             guard info.st_mode & S_IFMT != S_IFLNK else { throw Failure("\(url.path) is a symlink: give the file itself") }
             guard info.st_mode & S_IFMT == S_IFREG else { throw Failure("\(url.path) is not a regular file") }
-            if let why = pathProblem(name) { throw Failure("\(name.debugDescription) cannot name a firmware file: \(why)") }
-            guard !entries.contains(where: { $0.path == name }) else { throw Failure("two files named \(name)") }
             guard let bytes = FileManager.default.contents(atPath: url.path) else {
                 throw Failure("cannot read \(url.path): \(String(cString: strerror(errno)))")
             }
             // Group and world write and the set-id bits never go into a bundle.
-            let mode = Int(info.st_mode) & allowedMode
-            entries.append(.init(path: name, size: bytes.count, sha256: Array(SHA256.hash(data: bytes)).hex, mode: mode))
+            try add(name, bytes, mode: Int(info.st_mode) & allowedMode)
+        }
+        if !names.contains("posd-selftest") {
+            guard names.contains("posd-tech") else {
+                throw Failure("the default self-test runs the bundle's posd-tech: include posd-tech, or give a posd-selftest of your own")
+            }
+            try add("posd-selftest", defaultSelfTest, mode: 0o755)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -149,7 +164,7 @@ struct FirmwareBundle {
         let handle = try FileHandle(forWritingTo: out)
         defer { try? handle.close() }
         try handle.seekToEnd()
-        for url in files { try handle.write(contentsOf: try Data(contentsOf: url)) }
+        for bytes in contents { try handle.write(contentsOf: bytes) }
     }
 
     /// Rewrites the signature line in place of the old one.

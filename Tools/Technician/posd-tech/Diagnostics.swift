@@ -71,21 +71,12 @@ struct Diagnostics: AsyncParsableCommand {
             }
         }
         if service == nil {
-            check("readers") {
-                let readers = try PCSCContext().readers()
-                for name in [cardReader, psamReader] where !readers.contains(name) {
-                    throw Failure("\(name) missing (readers: \(readers.joined(separator: ", ")))")
-                }
-                return readers.joined(separator: ", ")
-            }
+            check("readers") { try TerminalChecks.readers(cardReader, psamReader) }
             var terminal: Terminal?
             check("PSAM") {
-                let started = try Terminal(.init(cardReader: cardReader, psamReader: psamReader, psamWaitMilliseconds: 2_000))
+                let (detail, started) = try TerminalChecks.psam(cardReader, psamReader, provisioned: settings?.terminalID)
                 terminal = started
-                let number = started.psam.terminalNumber.hex
-                if let expected = settings?.terminalID, expected != number { throw Failure("terminal number \(number), provisioned as \(expected)") }
-                let atr = (started.psam.channel.link as? CardHandle).flatMap { try? $0.atr().hex } ?? "?"
-                return "terminal number \(number), ATR \(atr)"
+                return detail
             }
             if let terminal {
                 check("APDU round trip") {
@@ -129,21 +120,7 @@ struct Diagnostics: AsyncParsableCommand {
         }
         // Read-only: beside a live terminal a second writer could take the journal's lock mid-tap.
         let journal = Journal(directory: data, readOnly: true)
-        check("journal") {
-            let marker = data.appendingPathComponent(Journal.markerName).path
-            if !FileManager.default.fileExists(atPath: journal.databaseURL.path) && !FileManager.default.fileExists(atPath: marker) {
-                return "none yet: the terminal makes it at its first start"
-            }
-            if let fault = journal.fault { throw Failure("FAULT: \(fault)") }
-            let verified = try journal.verifyWholeChain()
-            let size = ["", "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: journal.databaseURL.path + $0)[.size] as? Int }
-                .reduce(0, +)
-            let open = try journal.openEntries()
-            if let unresolved = open.first(where: { $0.state == .unresolved }) {
-                throw Failure("chain of \(verified) records verified; UNRESOLVED entry #\(unresolved.id) for card \(unresolved.entry.cardNo)")
-            }
-            return "chain of \(verified) records verified, \(size / 1024) KiB, \(open.count) open entries"
-        }
+        check("journal") { try TerminalChecks.journal(journal, in: data) }
         check("undelivered") {
             let exposure = journal.offlineExposure
             guard let oldest = exposure.oldestTime else { return "none" }
@@ -187,5 +164,42 @@ struct Diagnostics: AsyncParsableCommand {
         } catch {
             return (false, "\(error)")
         }
+    }
+}
+
+/// The checks `diagnostics` and `selftest` share, each a detail line or a thrown reason.
+enum TerminalChecks {
+    static func readers(_ cardReader: String, _ psamReader: String) throws -> String {
+        let readers = try PCSCContext().readers()
+        for name in [cardReader, psamReader] where !readers.contains(name) {
+            throw Failure("\(name) missing (readers: \(readers.joined(separator: ", ")))")
+        }
+        return readers.joined(separator: ", ")
+    }
+
+    /// The PSAM started, and the provisioned terminal's.
+    static func psam(_ cardReader: String, _ psamReader: String, provisioned: String?) throws -> (String, Terminal) {
+        let started = try Terminal(.init(cardReader: cardReader, psamReader: psamReader, psamWaitMilliseconds: 2_000))
+        let number = started.psam.terminalNumber.hex
+        if let provisioned, provisioned != number { throw Failure("terminal number \(number), provisioned as \(provisioned)") }
+        let atr = (started.psam.channel.link as? CardHandle).flatMap { try? $0.atr().hex } ?? "?"
+        return ("terminal number \(number), ATR \(atr)", started)
+    }
+
+    /// The journal (opened read-only by the caller) out of its fault state, its whole chain verified, nothing UNRESOLVED.
+    static func journal(_ journal: Journal, in data: URL) throws -> String {
+        let marker = data.appendingPathComponent(Journal.markerName).path
+        if !FileManager.default.fileExists(atPath: journal.databaseURL.path) && !FileManager.default.fileExists(atPath: marker) {
+            return "none yet: the terminal makes it at its first start"
+        }
+        if let fault = journal.fault { throw Failure("FAULT: \(fault)") }
+        let verified = try journal.verifyWholeChain()
+        let size = ["", "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: journal.databaseURL.path + $0)[.size] as? Int }
+            .reduce(0, +)
+        let open = try journal.openEntries()
+        if let unresolved = open.first(where: { $0.state == .unresolved }) {
+            throw Failure("chain of \(verified) records verified; UNRESOLVED entry #\(unresolved.id) for card \(unresolved.entry.cardNo)")
+        }
+        return "chain of \(verified) records verified, \(size / 1024) KiB, \(open.count) open entries"
     }
 }

@@ -14,7 +14,7 @@ struct PosdTech: AsyncParsableCommand {
             75 refused for now (undelivered records: deliver or export first, or --force); \
             78 the configuration is invalid.
             """,
-        subcommands: [Provision.self, Export.self, Diagnostics.self, BundleCommand.self, Flash.self, Boot.self])
+        subcommands: [Provision.self, Export.self, Diagnostics.self, BundleCommand.self, Flash.self, Boot.self, SelfTest.self])
 }
 
 enum TechExit {
