@@ -52,6 +52,18 @@ extension PurchaseEndToEndTests {
         #expect(json?["ok"] as? Bool == true)
         let names = (json?["checks"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
         #expect(names == ["settings", "readers", "PSAM", "APDU round trip", "journal", "undelivered", "clearing platform"])
+        // Typed figures (the schema in the README): numbers as numbers, booleans, ISO 8601 times, fen named as such.
+        #expect((json?["generated_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } != nil, "\(json?["generated_at"] ?? "none")")
+        func figures(_ name: String) -> [String: Any] {
+            ((json?["checks"] as? [[String: Any]])?.first { $0["name"] as? String == name }?["figures"] as? [String: Any]) ?? [:]
+        }
+        #expect(figures("settings")["terminal_id"] as? String == terminalID)
+        #expect(figures("PSAM")["terminal_number"] as? String == terminalID)
+        #expect(figures("APDU round trip")["round_trips"] as? Int == 20 && figures("APDU round trip")["median_ms"] is Double)
+        #expect(figures("journal")["records_verified"] as? Int != nil)
+        #expect(figures("undelivered")["records"] as? Int == 0 && figures("undelivered")["debit_amount_fen"] as? Int == 0)
+        #expect(figures("clearing platform")["reachable"] as? Bool == true && figures("clearing platform")["latency_ms"] is Double)
+        #expect(figures("clearing platform")["clock_offset_s"] as? Int != nil && figures("clearing platform")["clock_correction_s"] as? Int == 0)
         let human = try Self.run("posd-tech", ["diagnostics", "--data-dir", data.path])
         #expect(human.stdout.contains("ok     PSAM: terminal number 112233445566"))
         #expect(human.stdout.contains("all checks passed"))

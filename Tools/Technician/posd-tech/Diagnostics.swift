@@ -30,14 +30,34 @@ struct Diagnostics: AsyncParsableCommand {
     @Option(help: "Taps to show from the APDU flight recorder (newest last).")
     var recordedTaps = 5
 
+    /// A measured value of a check, as its JSON type: scripts compare numbers
+    /// and times, not the words of `detail`. Amounts are fen (`_fen`),
+    /// durations say their unit (`_ms`, `_s`), times are ISO 8601 with offset.
+    enum Figure: Encodable, Equatable {
+        case int(Int), double(Double), bool(Bool), text(String), time(Date)
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .int(let value): try container.encode(value)
+            case .double(let value): try container.encode((value * 1000).rounded() / 1000)
+            case .bool(let value): try container.encode(value)
+            case .text(let value): try container.encode(value)
+            case .time(let value): try container.encode(Diagnostics.iso8601(value))
+            }
+        }
+    }
+
     struct Check: Encodable {
         var name: String
         var ok: Bool
         var detail: String
+        var figures: [String: Figure] = [:]
     }
 
     struct Report: Encodable {
         var ok: Bool
+        var generatedAt: String
         var terminalID: String?
         var checks: [Check]
         /// The last taps' APDUs, PINs redacted.
@@ -45,29 +65,50 @@ struct Diagnostics: AsyncParsableCommand {
 
         enum CodingKeys: String, CodingKey {
             case ok, checks
-            case terminalID = "terminal_id", flightRecorder = "flight_recorder"
+            case generatedAt = "generated_at", terminalID = "terminal_id", flightRecorder = "flight_recorder"
         }
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = .current
+        return formatter.string(from: date)
+    }
+
+    /// A journal time (local YYYYMMDDhhmmss) as an instant.
+    static func instant(_ text: String) -> Date? {
+        let digits = text.compactMap(\.wholeNumberValue)
+        guard text.count == 14, digits.count == 14 else { return nil }
+        func number(_ range: Range<Int>) -> Int { digits[range].reduce(0) { $0 * 10 + $1 } }
+        return Calendar.current.date(from: DateComponents(year: number(0..<4), month: number(4..<6), day: number(6..<8),
+                                                          hour: number(8..<10), minute: number(10..<12), second: number(12..<14)))
     }
 
     func run() async throws {
         let data = URL(fileURLWithPath: dataDir)
         var checks: [Check] = []
-        func check(_ name: String, _ body: () throws -> String) {
-            do { checks.append(Check(name: name, ok: true, detail: try body())) } catch {
+        func check(_ name: String, figures: () throws -> (String, [String: Figure])) {
+            do {
+                let (detail, values) = try figures()
+                checks.append(Check(name: name, ok: true, detail: detail, figures: values))
+            } catch {
                 checks.append(Check(name: name, ok: false, detail: "\(error)"))
             }
         }
+        func check(_ name: String, _ body: () throws -> String) { check(name) { (try body(), [:]) } }
         let settings = try? TerminalSettings.load(from: data)
         check("settings") {
             guard let settings else { throw Failure("not provisioned (\(TerminalSettings.url(in: data).path) missing)") }
-            return "terminal \(settings.terminalID), \(settings.mode.rawValue), platform \(settings.clearingURL)"
+            return ("terminal \(settings.terminalID), \(settings.mode.rawValue), platform \(settings.clearingURL)",
+                    ["terminal_id": .text(settings.terminalID), "mode": .text(settings.mode.rawValue), "clearing_url": .text(settings.clearingURL)])
         }
         let cardReader = settings?.cardReader ?? "Virtual PCD 00 00", psamReader = settings?.psamReader ?? "Virtual PCD 00 01"
         // Beside a live terminal: its readers, PSAM and panel are its own; only what can be read without them is checked.
         let service = ServiceLock.runningService(in: data)
         if let service {
             check("service") {
-                "posd run (pid \(service.pid), \(service.mode)) is serving: readers, PSAM and panel left to it (stop the service for those checks)"
+                ("posd run (pid \(service.pid), \(service.mode)) is serving: readers, PSAM and panel left to it (stop the service for those checks)",
+                 ["pid": .int(Int(service.pid)), "mode": .text(service.mode)])
             }
         }
         if service == nil {
@@ -76,7 +117,7 @@ struct Diagnostics: AsyncParsableCommand {
             check("PSAM") {
                 let (detail, started) = try TerminalChecks.psam(cardReader, psamReader, provisioned: settings?.terminalID)
                 terminal = started
-                return detail
+                return (detail, ["terminal_number": .text(started.psam.terminalNumber.hex)])
             }
             if let terminal {
                 check("APDU round trip") {
@@ -86,7 +127,8 @@ struct Diagnostics: AsyncParsableCommand {
                         times.append(try ContinuousClock().measure { _ = try terminal.psam.channel.send(readTerminalNumber) })
                     }
                     let ms = times.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
-                    return String(format: "%d × READ BINARY to the PSAM: median %.2f ms, max %.2f ms", ms.count, ms[ms.count / 2], ms.last!)
+                    return (String(format: "%d × READ BINARY to the PSAM: median %.2f ms, max %.2f ms", ms.count, ms[ms.count / 2], ms.last!),
+                            ["round_trips": .int(ms.count), "median_ms": .double(ms[ms.count / 2]), "max_ms": .double(ms.last!)])
                 }
             }
             if let board = settings?.board {
@@ -123,15 +165,18 @@ struct Diagnostics: AsyncParsableCommand {
         check("journal") { try TerminalChecks.journal(journal, in: data) }
         check("undelivered") {
             let exposure = journal.offlineExposure
-            guard let oldest = exposure.oldestTime else { return "none" }
-            return "\(exposure.records) records (\(exposure.debitAmount) fen of debits), oldest from \(oldest)"
+            var figures: [String: Figure] = ["records": .int(exposure.records), "debit_amount_fen": .int(exposure.debitAmount)]
+            guard let oldest = exposure.oldestTime else { return ("none", figures) }
+            if let instant = Self.instant(oldest) { figures["oldest_record_time"] = .time(instant) }
+            return ("\(exposure.records) records (\(exposure.debitAmount) fen of debits), oldest from \(oldest)", figures)
         }
         if let settings {
             let result = await Self.platformCheck(settings: settings, data: data)
-            checks.append(Check(name: "clearing platform", ok: result.ok, detail: result.detail))
+            checks.append(Check(name: "clearing platform", ok: result.ok, detail: result.detail, figures: result.figures))
         }
         let recorded = Array(FlightRecorder.read(directory: data).suffix(max(0, recordedTaps)))
-        let report = Report(ok: checks.allSatisfy(\.ok), terminalID: settings?.terminalID, checks: checks, flightRecorder: recorded)
+        let report = Report(ok: checks.allSatisfy(\.ok), generatedAt: Self.iso8601(Date()), terminalID: settings?.terminalID,
+                            checks: checks, flightRecorder: recorded)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -148,7 +193,7 @@ struct Diagnostics: AsyncParsableCommand {
     }
 
     /// Reachability, latency and the clock offset against the platform's `Date`.
-    static func platformCheck(settings: TerminalSettings, data: URL) async -> (ok: Bool, detail: String) {
+    static func platformCheck(settings: TerminalSettings, data: URL) async -> (ok: Bool, detail: String, figures: [String: Figure]) {
         do {
             let token = try String(contentsOf: TerminalSettings.tokenURL(in: data), encoding: .utf8)
             let endpoint = try ClearingEndpoint(url: settings.clearingURL, terminalID: settings.terminalID, token: token)
@@ -159,10 +204,12 @@ struct Diagnostics: AsyncParsableCommand {
             let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
             let offset = answer.serverDate.map { Int($0.timeIntervalSinceNow.rounded()) }
             let journalOffset = Journal(directory: data, readOnly: true).clockOffsetSeconds
+            var figures: [String: Figure] = ["reachable": .bool(true), "latency_ms": .double(ms), "clock_correction_s": .int(journalOffset)]
+            if let offset { figures["clock_offset_s"] = .int(offset) }
             return (true, String(format: "reachable in %.0f ms; clock offset %@ s (correction in force %d s)", ms,
-                                 offset.map(String.init) ?? "unknown", journalOffset))
+                                 offset.map(String.init) ?? "unknown", journalOffset), figures)
         } catch {
-            return (false, "\(error)")
+            return (false, "\(error)", ["reachable": .bool(false)])
         }
     }
 }
@@ -187,10 +234,10 @@ enum TerminalChecks {
     }
 
     /// The journal (opened read-only by the caller) out of its fault state, its whole chain verified, nothing UNRESOLVED.
-    static func journal(_ journal: Journal, in data: URL) throws -> String {
+    static func journal(_ journal: Journal, in data: URL) throws -> (String, [String: Diagnostics.Figure]) {
         let marker = data.appendingPathComponent(Journal.markerName).path
         if !FileManager.default.fileExists(atPath: journal.databaseURL.path) && !FileManager.default.fileExists(atPath: marker) {
-            return "none yet: the terminal makes it at its first start"
+            return ("none yet: the terminal makes it at its first start", ["records_verified": .int(0)])
         }
         if let fault = journal.fault { throw Failure("FAULT: \(fault)") }
         let verified = try journal.verifyWholeChain()
@@ -200,6 +247,7 @@ enum TerminalChecks {
         if let unresolved = open.first(where: { $0.state == .unresolved }) {
             throw Failure("chain of \(verified) records verified; UNRESOLVED entry #\(unresolved.id) for card \(unresolved.entry.cardNo)")
         }
-        return "chain of \(verified) records verified, \(size / 1024) KiB, \(open.count) open entries"
+        return ("chain of \(verified) records verified, \(size / 1024) KiB, \(open.count) open entries",
+                ["records_verified": .int(verified), "size_bytes": .int(size), "open_entries": .int(open.count)])
     }
 }

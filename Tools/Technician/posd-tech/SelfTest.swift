@@ -32,7 +32,7 @@ struct SelfTest: ParsableCommand {
         for binary in ["posd", "posd-tech"] {
             check("\(binary) starts") { try Self.starts(slot.appendingPathComponent(binary)) }
         }
-        check("journal") { try TerminalChecks.journal(Journal(directory: data, readOnly: true), in: data) }
+        check("journal") { try TerminalChecks.journal(Journal(directory: data, readOnly: true), in: data).0 }
         // Not provisioned yet (a first install): nothing to check the readers against.
         if let settings = try? TerminalSettings.load(from: data) {
             check("readers") { try TerminalChecks.readers(settings.cardReader, settings.psamReader) }
