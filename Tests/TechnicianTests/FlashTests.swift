@@ -349,6 +349,8 @@ import TestSupport
         #expect(symlinked.status != 0 && symlinked.stderr.contains("is a symlink"), "\(symlinked.stderr)")
         let missing = try bench.tech(["bundle", "build", "--version", "10.0.0", "--out", out.path, files.appendingPathComponent("nope").path])
         #expect(missing.status != 0 && missing.stderr.contains("cannot read") && !missing.stderr.contains("NSCocoaErrorDomain"), "\(missing.stderr)")
+        let noBundle = try bench.flash(files.appendingPathComponent("nope.bundle"))
+        #expect(noBundle.status == 65 && noBundle.stdout.contains("cannot read") && noBundle.stdout.contains("No such file"), "\(noBundle.stdout)")
 
         let selfTest = files.appendingPathComponent("posd-selftest")
         try "#!/bin/sh\nexit 0\n".write(to: selfTest, atomically: true, encoding: .utf8)

@@ -68,7 +68,9 @@ struct FirmwareBundle {
 
     /// Reads the header of the bundle at `url` (the files are read when checked or written).
     init(contentsOf url: URL) throws {
-        let handle = try FileHandle(forReadingFrom: url)
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw Failure("cannot read \(url.path): \(String(cString: strerror(errno)))")
+        }
         defer { try? handle.close() }
         let head = try handle.read(upToCount: 1 << 20) ?? Data()
         guard head.starts(with: Self.magic) else { throw Invalid.notABundle }
