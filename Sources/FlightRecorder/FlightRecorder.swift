@@ -133,7 +133,7 @@ public final class FlightRecorder: Sendable {
 }
 
 /// A `CardLink` that tells the flight recorder every exchange it carries.
-public struct RecordingLink: CardLink {
+public struct RecordingLink: WrappingLink {
     public let inner: any CardLink
     public let device: String
     public let recorder: FlightRecorder

@@ -25,3 +25,9 @@ public enum CardLinkError: Error, Equatable, Sendable, CustomStringConvertible {
 public protocol CardLink {
     func transmit(_ command: [UInt8]) throws(CardLinkError) -> [UInt8]
 }
+
+/// A link that passes every command on to another (a recorder, a watcher):
+/// lets a tool reach the reader underneath.
+public protocol WrappingLink: CardLink {
+    var inner: any CardLink { get }
+}

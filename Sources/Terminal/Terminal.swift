@@ -333,7 +333,7 @@ final class PSAMHealth: Sendable {
 
 /// The PSAM's link, noting any transport failure (not a status word: those
 /// are the PSAM's answers) so the readers start it again.
-struct WatchedLink: CardLink {
+struct WatchedLink: WrappingLink {
     let inner: any CardLink
     let health: PSAMHealth
 

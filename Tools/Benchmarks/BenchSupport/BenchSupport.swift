@@ -30,13 +30,41 @@ public func sampleRecord(_ n: Int) -> ClearingRecord {
                    cardCounter: n & 0xFFFF, terminalSeq: n, txType: 6, keyVersion: 1, algID: 0, tac: "CF7A5750")
 }
 
-/// Grows a journal to `count` records in large transactions (setup, not measured).
-public func fill(_ journal: Journal, to count: Int) throws {
+/// Grows a journal to `count` records in large transactions (setup, not
+/// measured); `delivered`: marked delivered too, as on a terminal that has
+/// been uploading (undelivered, they would reach the offline limit and every
+/// tap measured on the journal would be a refusal).
+public func fill(_ journal: Journal, to count: Int, delivered: Bool = false) throws {
     var have = try journal.lastSeq
     while have < count {
         let batch = min(10_000, count - have)
         try journal.append(contentsOf: (0..<batch).map { sampleRecord(have + $0) })
+        if delivered {
+            try journal.markDelivered(Dictionary(uniqueKeysWithValues: (have + 1...have + batch).map { ($0, DeliveryVerdict.delivered) }))
+        }
         have += batch
+    }
+}
+
+/// CPU time this process has used so far, user and system, all threads (getrusage).
+public func cpuTime() -> Duration {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func duration(_ time: timeval) -> Duration { .seconds(Int64(time.tv_sec)) + .microseconds(Int64(time.tv_usec)) }
+    return duration(usage.ru_utime) + duration(usage.ru_stime)
+}
+
+/// Milliseconds of a duration, for printing.
+public func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+}
+
+/// Stops a benchmark whose timed operation did not do what it claims: a
+/// refused tap timed as a tap would be a lie. Exit 1, with the reason.
+public func requireSuccess(_ succeeded: Bool, _ what: @autoclosure () -> String) {
+    guard succeeded else {
+        FileHandle.standardError.write(Data("benchmark invalid: \(what())\n".utf8))
+        exit(1)
     }
 }
 

@@ -39,7 +39,9 @@ public final class Replay: CardLink {
 /// One recorded step sent again through bare `SCardTransmit` (the baseline),
 /// which must answer at least a status word: a benchmark times only what worked.
 public func replayBare(_ step: (link: CardLink, command: [UInt8])) {
-    guard let handle = step.link as? CardHandle else { fatalError("the baseline replays only through a reader") }
+    var link = step.link
+    while let wrapper = link as? WrappingLink { link = wrapper.inner }  // the PSAM's link is watched
+    guard let handle = link as? CardHandle else { fatalError("the baseline replays only through a reader") }
     guard let answer = try? handle.transmitUnbounded(step.command), answer.count >= 2 else {
         fatalError("the baseline's SCardTransmit of \(step.command.count) bytes failed")
     }

@@ -60,8 +60,8 @@ struct TransitBench: ParsableCommand {
         let recordBytes = [UInt8](repeating: 0x41, count: 330)
         func rawCommits() {
             for _ in 0..<2 {
-                _ = recordBytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                fdatasync(fd)
+                let written = recordBytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                requireSuccess(written == recordBytes.count && fdatasync(fd) == 0, "the baseline's durable append failed")
             }
         }
 
