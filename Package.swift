@@ -199,7 +199,7 @@ let package = Package(
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "PanelTests",
-            dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim"]),
+            dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim", "TestSupport"]),
         .testTarget(name: "CashierTests", dependencies: ["Cashier", "Purse"]),
         .testTarget(name: "FaresTests", dependencies: ["Fares", "Purse"]),
         .testTarget(
