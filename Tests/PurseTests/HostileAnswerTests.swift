@@ -96,7 +96,7 @@ import TestSupport
             case .approved(let receipt):
                 // The card's answers by command: the n-th command got the n-th scripted answer.
                 func answer(to index: Int?) -> [UInt8] { index.map { card.indices.contains($0) ? card[$0] : [] } ?? [] }
-                let answered = answer(to: debits.first)
+                let answered = answer(to: debits.last)  // after a 6Cxx, the answer to the DEBIT sent again
                 let initialize = answer(to: cardLink.sent.lastIndex { $0.count > 1 && $0[1] == 0x50 })
                 // The terminal cannot judge a TAC (the platform does) or MAC2 (the PSAM does): it must
                 // carry exactly what the card answered, and answers of any other shape are no approval.
