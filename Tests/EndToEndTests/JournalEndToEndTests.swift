@@ -72,7 +72,7 @@ extension PurchaseEndToEndTests {
     }
 
     /// SQLite-style crash testing: `posd purchase --repeat` in a child process,
-    /// `kill -9` at seeded random instants, and after each kill a restart that
+    /// `kill -9` at seeded random points of its APDU stream, and after each kill a restart that
     /// must find the chain intact, `seq` gapless, every debit the card shows in
     /// the journal (record or UNCERTAIN entry) and no record without a debit.
     /// `POSD_CRASH_SEED` and `POSD_CRASH_KILLS` reproduce or lengthen a run.
@@ -94,19 +94,29 @@ extension PurchaseEndToEndTests {
         var recoveredRecords = 0
 
         for kill in 1...kills {
+            // The fault injected, at a seeded point of the APDU stream rather than
+            // a moment: the child is killed as its n-th command reaches the PSAM
+            // during start-up (a quarter of the kills), or the card or the PSAM in
+            // its second to fourth purchase (INITIALIZE, DEBIT, 80 70, 80 72 ...).
+            let victim = Shared<Int32>(0), seen = Shared(0)
+            let (onPSAM, at): (Bool, Int) = switch Int.random(in: 0..<4, using: &random) {
+            case 0: (true, Int.random(in: 1...3, using: &random))
+            case 1: (true, Int.random(in: 6...11, using: &random))
+            default: (false, Int.random(in: 5...16, using: &random))
+            }
+            let killAt: @Sendable ([UInt8]) -> CommandFate = { _ in
+                if seen.with({ $0 += 1; return $0 }) >= at, case let pid = victim.with({ $0 }), pid != 0 { Glibc.kill(pid, SIGKILL) }
+                return .proceed
+            }
+            bench.card.withCard { $0.hooks.onCommand = onPSAM ? nil : killAt }
+            bench.psam.withCard { $0.hooks.onCommand = onPSAM ? killAt : nil }
             let output = Pipe()
             let child = try Self.spawn("posd", ["purchase", "--amount", "1", "--repeat", "1000000", "--json",
                                                  "--wait-seconds", "5", "--data-dir", dataDir.path], output: output)
-            // The fault injected: a random instant, a quarter of the time during
-            // start-up, otherwise in the purchases after the first one printed.
-            if Int.random(in: 0..<4, using: &random) == 0 {
-                Thread.sleep(forTimeInterval: Double.random(in: 0...0.080, using: &random))
-            } else {
-                _ = Self.readLine(output.fileHandleForReading)
-                Thread.sleep(forTimeInterval: Double.random(in: 0...0.020, using: &random))
-            }
-            Glibc.kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
+            victim.with { $0 = child.processIdentifier }
+            child.waitUntilExit()  // until the hook kills it
+            bench.card.withCard { $0.hooks = CommandHooks() }
+            bench.psam.withCard { $0.hooks = CommandHooks() }
 
             let journal = Journal(directory: dataDir)  // the restart: verifies the chain past its checkpoint
             let context = "seed \(seed), kill \(kill)"
