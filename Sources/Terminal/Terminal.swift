@@ -193,6 +193,8 @@ public final class PCSCReaders: Readers {
     private let psamLinkFailed = PSAMHealth()
     /// Set when pcscd or a reader went away: every context is opened anew.
     private var contextsLost = false
+    /// When `ready()` next asks pcscd to list the readers.
+    private var nextListing = ContinuousClock.now
 
     public init(_ configuration: Terminal.Configuration) throws(Terminal.SetupError) {
         self.configuration = configuration
@@ -279,11 +281,12 @@ public final class PCSCReaders: Readers {
     }
 
     public func ready() -> ReaderFault? {
-        // Nothing known wrong: one round trip to pcscd says whether it and
-        // both readers are still there (an idle cashier makes no other call
-        // that would notice pcscd gone).
-        if !contextsLost, !psamLinkFailed.failed, (try? Self.checkListed(configuration, monitor: monitor)) == nil {
-            contextsLost = true
+        // Nothing known wrong: at most once a second (a validator asks before
+        // every tap), one round trip to pcscd says whether it and both readers
+        // are still there (an idle cashier makes no other call that would notice).
+        if !contextsLost, !psamLinkFailed.failed, ContinuousClock.now >= nextListing {
+            nextListing = .now + .seconds(1)
+            if (try? Self.checkListed(configuration, monitor: monitor)) == nil { contextsLost = true }
         }
         do {
             try recoverIfNeeded()
