@@ -18,8 +18,22 @@ public enum ClearingError: Error, Equatable, Sendable, CustomStringConvertible {
     case timeout
     /// Could not connect, or the connection broke.
     case transport(String)
+    /// The platform's TLS certificate did not verify against the provisioned
+    /// CA (or is not for the platform's host): nothing was sent. A technician
+    /// must act, as for `configuration`, but delivery keeps retrying: the
+    /// network that stood in for the platform may go away.
+    case untrusted(String)
     /// A 200 whose body is not the contract's shape.
     case malformedAnswer(String)
+
+    /// Retrying soon will not help: the token, the enrolment or the
+    /// certificate is wrong until someone changes it.
+    public var needsTechnician: Bool {
+        switch self {
+        case .configuration, .untrusted: true
+        default: false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -30,6 +44,7 @@ public enum ClearingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .status(let status): "clearing platform answered HTTP \(status)"
         case .timeout: "clearing platform did not answer in time"
         case .transport(let why): "clearing platform unreachable: \(why)"
+        case .untrusted(let why): "clearing platform not trusted, nothing sent: \(why)"
         case .malformedAnswer(let why): "clearing platform answer malformed: \(why)"
         }
     }

@@ -4,23 +4,61 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+import Synchronization
 
-/// The clearing platform over HTTP (async-http-client). Every request carries
-/// the bearer token and `Terminal-Id`; the token never reaches a log line.
+/// The clearing platform over HTTP(S) (async-http-client). Every request
+/// carries the bearer token and `Terminal-Id`; the token never reaches a log
+/// line, and over HTTPS it is sent only on a connection whose certificate
+/// verified against the provisioned anchor.
 public struct ClearingClient: ClearingService {
     public let endpoint: ClearingEndpoint
     public let timeout: TimeAmount
+    private let trust: PlatformTrust?
     private let http: HTTPClient
     private let logger: Logger
 
     /// Largest answer body read; the contract's answers are small (a full hot list is the largest).
     static let maxAnswerBytes = 64 << 20
 
-    public init(endpoint: ClearingEndpoint, timeout: Duration = .seconds(15), http: HTTPClient = .shared, logger: Logger) {
+    public struct NoTrustAnchor: Error, CustomStringConvertible {
+        public var description: String {
+            "the clearing platform is HTTPS but no clearing CA is provisioned: provision the terminal with its platform's CA (posd-tech provision --clearing-ca)"
+        }
+    }
+
+    /// An HTTPS endpoint needs `trust`; plain HTTP (loopback only, by the
+    /// endpoint's own rule) has none.
+    public init(endpoint: ClearingEndpoint, trust: PlatformTrust?, timeout: Duration = .seconds(15), logger: Logger) throws(NoTrustAnchor) {
+        let https = endpoint.baseURL.scheme?.lowercased() == "https"
+        if https && trust == nil { throw NoTrustAnchor() }
         self.endpoint = endpoint
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-        self.http = http
+        self.trust = https ? trust : nil
+        self.http = Self.client(trusting: self.trust)
         self.logger = logger
+    }
+
+    /// One HTTP client per trust anchor for the life of the process (a
+    /// terminal talks to one platform; its connections are reused). None
+    /// follows a redirect: the token goes to the provisioned URL only. A
+    /// failed connection fails its request at once; the uploader's backoff
+    /// decides when to try again.
+    private static let clients = Mutex<[[UInt8]: HTTPClient]>([:])
+
+    private static func client(trusting trust: PlatformTrust?) -> HTTPClient {
+        clients.withLock { clients in
+            let key = trust?.pem ?? []
+            if let client = clients[key] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.tlsConfiguration = trust?.clientConfiguration
+            configuration.redirectConfiguration = .disallow
+            configuration.httpVersion = .http1Only
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
     }
 
     public func upload(_ records: [WireRecord]) async throws(ClearingError) -> Answer<UploadResponse> {
@@ -89,6 +127,14 @@ public struct ClearingClient: ClearingService {
             return (response.status, response.headers, answer, date)
         } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
             throw .timeout
+        } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
+            throw .untrusted(CertificateRefusal.wrongHost(endpoint.baseURL.host ?? "").description)
+        } catch let error as NIOSSLError {
+            guard case .handshakeFailed(let reason) = error, "\(reason)".contains("CERTIFICATE_VERIFY_FAILED"), trust != nil,
+                  let host = endpoint.baseURL.host
+            else { throw .transport("TLS: \(error)") }
+            let refusal = await PresentedCertificate.refusal(host: host, port: endpoint.baseURL.port ?? 443)
+            throw .untrusted(refusal.description)
         } catch {
             throw .transport(Self.describe(error))
         }

@@ -20,9 +20,13 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
     public var line: UInt16?
     public var stop: UInt16?
     public var route: String?
+    /// The clearing platform's CA certificate (PEM, in the data directory):
+    /// the one anchor its HTTPS certificate must chain to. None for plain
+    /// HTTP to loopback (the bench).
+    public var clearingCA: String?
 
     public init(terminalID: String, clearingURL: String, mode: Mode, board: String?, cardReader: String, psamReader: String,
-                line: UInt16? = nil, stop: UInt16? = nil, route: String? = nil) {
+                line: UInt16? = nil, stop: UInt16? = nil, route: String? = nil, clearingCA: String? = nil) {
         self.terminalID = terminalID
         self.clearingURL = clearingURL
         self.mode = mode
@@ -32,15 +36,21 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
         self.line = line
         self.stop = stop
         self.route = route
+        self.clearingCA = clearingCA
     }
 
     enum CodingKeys: String, CodingKey {
         case mode, board, line, stop, route
         case terminalID = "terminal_id", clearingURL = "clearing_url", cardReader = "card_reader", psamReader = "psam_reader"
+        case clearingCA = "clearing_ca"
     }
 
     public static let fileName = "terminal.json"
     public static let tokenFileName = "clearing.token"
+    public static let clearingCAFileName = "clearing-ca.pem"
+
+    /// The provisioned clearing CA file, if any.
+    public func clearingCAURL(in dataDir: URL) -> URL? { clearingCA.map { dataDir.appendingPathComponent($0) } }
 
     public static func url(in dataDir: URL) -> URL { dataDir.appendingPathComponent(fileName) }
     public static func tokenURL(in dataDir: URL) -> URL { dataDir.appendingPathComponent(tokenFileName) }

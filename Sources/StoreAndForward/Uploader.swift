@@ -21,11 +21,9 @@ public final class Uploader: Sendable {
         public var lastError: ClearingError?
         public var consecutiveFailures = 0
         public var lastSuccess: Date?
-        /// 401/403: the terminal's token or enrolment is wrong.
-        public var configurationFault: Bool {
-            if case .configuration = lastError { return true }
-            return false
-        }
+        /// 401/403, or a platform certificate that did not verify: wrong
+        /// until a technician changes the token, enrolment or trust anchor.
+        public var configurationFault: Bool { lastError?.needsTechnician ?? false }
     }
 
     /// One request's outcome.
@@ -128,7 +126,7 @@ public final class Uploader: Sendable {
                 failures += 1
                 report.failures += 1
                 report.lastError = error
-                if stopOnConfigurationFault, case .configuration = error { break }
+                if stopOnConfigurationFault, error.needsTechnician { break }
                 var retryAfter: Int?
                 if case .busy(_, let after) = error { retryAfter = after }
                 let wait = backoff.delay(afterFailures: failures, retryAfterSeconds: retryAfter, configurationFault: status.configurationFault,

@@ -23,6 +23,9 @@ struct ClearingOptions: ParsableArguments {
     @Option(help: "File holding the terminal's bearer token, readable by posd alone; never printed or logged (default: <data-dir>/clearing.token).")
     var tokenFile: String?
 
+    @Option(help: "PEM file of the CA the platform's HTTPS certificate must chain to; the only one trusted (default: as provisioned).")
+    var clearingCa: String?
+
     @Option(help: "Seconds before a request to the platform is given up.")
     var requestTimeoutSeconds = 15
 
@@ -52,9 +55,10 @@ struct ClearingOptions: ParsableArguments {
         return logger
     }
 
-    /// The endpoint from the options, else from the provisioned settings,
-    /// checked against the contract's transport rule.
-    func endpoint(data: DataOptions) throws(ConfigurationProblem) -> ClearingEndpoint {
+    /// The platform's client from the options, else from the provisioned
+    /// settings: the endpoint checked against the contract's transport rule,
+    /// an HTTPS one with its provisioned trust anchor.
+    func client(data: DataOptions, logger: Logger, timeout: Duration? = nil) throws(ConfigurationProblem) -> ClearingClient {
         let settings = try? TerminalSettings.load(from: data.url)
         guard let url = clearingUrl ?? settings?.clearingURL, let terminalID = terminalId ?? settings?.terminalID else {
             throw ConfigurationProblem("no clearing platform configured: provision the terminal (posd-tech provision) or give --clearing-url and --terminal-id")
@@ -64,7 +68,13 @@ struct ClearingOptions: ParsableArguments {
         do { token = try String(contentsOfFile: tokenPath, encoding: .utf8) } catch {
             throw ConfigurationProblem("cannot read the token file \(tokenPath): \(error.localizedDescription)")
         }
-        do { return try ClearingEndpoint(url: url, terminalID: terminalID, token: token) } catch {
+        do {
+            let endpoint = try ClearingEndpoint(url: url, terminalID: terminalID, token: token)
+            let trust = try (clearingCa ?? settings?.clearingCAURL(in: data.url)?.path).map { path throws(PlatformTrust.Invalid) in
+                try PlatformTrust(pemFile: path)
+            }
+            return try ClearingClient(endpoint: endpoint, trust: trust, timeout: timeout ?? .seconds(requestTimeoutSeconds), logger: logger)
+        } catch {
             throw ConfigurationProblem("\(error)")
         }
     }
@@ -72,9 +82,7 @@ struct ClearingOptions: ParsableArguments {
     /// The client for a one-shot command: a configuration problem is one
     /// clear line and exit 78 (EX_CONFIG).
     func client(logger: Logger, data: DataOptions) throws -> ClearingClient {
-        do {
-            return ClearingClient(endpoint: try endpoint(data: data), timeout: .seconds(requestTimeoutSeconds), logger: logger)
-        } catch {
+        do { return try client(data: data, logger: logger) } catch {
             FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
             throw ExitCode(configurationFailure)
         }
@@ -127,18 +135,22 @@ struct Sync: AsyncParsableCommand {
         let (client, journal, uploader, logger) = try clearing.storeAndForward(data)
         if let fault = journal.fault { logger.error("journal fault: records are read for upload only", metadata: ["fault": "\(fault)"]) }
         let sync = PlatformSync(journal: journal, service: client, logger: logger)
+        // A token, enrolment or certificate fault seen here fails the sync even with nothing to deliver.
+        var fault: ClearingError?
         do { try await sync.refreshParameters() } catch {
             logger.warning("parameters not refreshed", metadata: ["error": "\(error)"])
+            if error.needsTechnician { fault = error }
         }
         do { try await sync.refreshHotList() } catch {
             logger.warning("hot list not refreshed", metadata: ["error": "\(error)"])
+            if error.needsTechnician { fault = error }
         }
         let report = await uploader.deliverAll(until: .now + .seconds(deadlineSeconds), stopOnConfigurationFault: true)
         let parameters = (try? PlatformSync.storedParameters(in: journal)) ?? nil
         show("delivered \(report.delivered) records (\(report.rejected) rejected) in \(report.requests) requests, \(report.failures) failed; "
             + "\(report.remaining) undelivered; parameters v\(parameters?.version ?? 0); hot list v\((try? journal.hotListVersion) ?? 0)")
-        if case .configuration? = report.lastError {
-            show("CONFIGURATION FAULT: the clearing platform refused this terminal (token or enrolment)")
+        if let error = report.lastError ?? fault, error.needsTechnician {
+            show("CONFIGURATION FAULT: \(error)")
             throw ExitCode(configurationFailure)
         }
         if report.remaining > 0 { throw ExitCode(deliveryIncomplete) }
@@ -173,11 +185,11 @@ struct Settle: AsyncParsableCommand {
             throw ExitCode(1)
         case .undelivered(let remaining, let error):
             show("not settled: \(remaining) records undelivered" + (error.map { " (\($0))" } ?? ""))
-            if case .configuration? = error { throw ExitCode(configurationFailure) }
+            if error?.needsTechnician == true { throw ExitCode(configurationFailure) }
             throw ExitCode(deliveryIncomplete)
         case .failed(let error):
             show("not settled: \(error)")
-            if case .configuration = error { throw ExitCode(configurationFailure) }
+            if error.needsTechnician { throw ExitCode(configurationFailure) }
             throw ExitCode(deliveryIncomplete)
         }
     }

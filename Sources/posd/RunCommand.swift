@@ -93,7 +93,7 @@ struct Run: AsyncParsableCommand {
 
         var services: [any Service] = [loop]
         do {
-            let client = ClearingClient(endpoint: try ClearingOptions.parse([]).endpoint(data: data), logger: logger)
+            let client = try ClearingOptions.parse([]).client(data: data, logger: logger, timeout: .seconds(15))
             services.append(StoreAndForwardService(journal: core.journal, service: client, logger: logger,
                                                    uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
         } catch {

@@ -19,7 +19,8 @@ final class FieldBench {
     private(set) var results: LineWatcher?
     private(set) var log: LineWatcher?
 
-    init(card cardState: PurseCardState) throws {
+    /// `platformTLS`: the platform also serves HTTPS with this certificate.
+    init(card cardState: PurseCardState, platformTLS: TestPKI.ServerFiles? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("posd-field-\(UUID().uuidString)")
         pcscd = try PrivatePCSCD(directory: directory.appendingPathComponent("pcscd"))
         try pcscd.start()
@@ -28,7 +29,7 @@ final class FieldBench {
         psam = VPCDHost(card: SimulatedPSAM(state: .testPSAM()), port: pcscd.psamPort, stateFile: directory.appendingPathComponent("psam.json"))
         psam.start()
         card.start()
-        platform = try PlatformProcess(directory: directory)
+        platform = try PlatformProcess(directory: directory, tls: platformTLS)
     }
 
     deinit {
@@ -54,10 +55,10 @@ final class FieldBench {
     }
 
     /// `posd-tech provision` of this terminal (flat-fare validator on line 18 by default).
-    func provision(_ extra: [String] = ["--mode", "validator", "--line", "18", "--stop", "1"]) throws -> PosdRun {
+    func provision(_ extra: [String] = ["--mode", "validator", "--line", "18", "--stop", "1"], clearingURL: String? = nil) throws -> PosdRun {
         let tokenFile = directory.appendingPathComponent("token-from-the-vendor")
         try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        return try pcscd.runTool(["provision", "--data-dir", data.path, "--terminal-id", terminalID, "--clearing-url", platform.url,
+        return try pcscd.runTool(["provision", "--data-dir", data.path, "--terminal-id", terminalID, "--clearing-url", clearingURL ?? platform.url,
                                   "--token-file", tokenFile.path, "--card-reader", PrivatePCSCD.cardReader,
                                   "--psam-reader", PrivatePCSCD.psamReader] + extra, tool: "posd-tech")
     }

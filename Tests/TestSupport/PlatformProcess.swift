@@ -17,24 +17,42 @@ public final class PlatformProcess {
     public let database: URL
     private let output: FileHandle
 
-    public init(directory: URL, token: String = "tok-\(UUID().uuidString)") throws {
+    /// The HTTPS port, when started with a server certificate.
+    public let httpsPort: Int?
+    /// One line per request that reached HTTP: "scheme METHOD path bearer=present|absent".
+    public let requestLog: URL
+
+    public init(directory: URL, token: String = "tok-\(UUID().uuidString)", tls: TestPKI.ServerFiles? = nil) throws {
         self.token = token
         database = directory.appendingPathComponent("platform.sqlite")
+        requestLog = directory.appendingPathComponent("platform-requests.log")
         let tokenFile = directory.appendingPathComponent("platform-token")
         try token.write(to: tokenFile, atomically: true, encoding: .utf8)
         process.executableURL = binaries.appendingPathComponent("clearing-platform")
-        process.arguments = ["--db", database.path, "--port", "0", "--control",
+        process.arguments = ["--db", database.path, "--port", "0", "--control", "--request-log", requestLog.path,
                              "--enroll", "\(terminalID):\(tokenFile.path)"]
+            + (tls.map { ["--https-port", "0", "--tls-cert", $0.certificate.path, "--tls-key", $0.key.path] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         output = pipe.fileHandleForReading
         try process.run()
+        func portNumber(_ line: String) -> Int? { line.split(separator: ":").last.flatMap { Int($0) } }
         let line = Self.readLine(output)
-        guard let port = line.split(separator: ":").last.flatMap({ Int($0) }) else {
+        guard let port = portNumber(line) else {
             process.terminate()
             throw HarnessError("platform did not start: \(line)")
         }
         self.port = port
+        if tls != nil {
+            let line = Self.readLine(output)
+            guard line.contains("https://"), let port = portNumber(line) else {
+                process.terminate()
+                throw HarnessError("platform did not start HTTPS: \(line)")
+            }
+            httpsPort = port
+        } else {
+            httpsPort = nil
+        }
     }
 
     deinit {
@@ -43,6 +61,12 @@ public final class PlatformProcess {
     }
 
     public var url: String { "http://127.0.0.1:\(port)" }
+    public var httpsURL: String? { httpsPort.map { "https://127.0.0.1:\($0)" } }
+
+    /// The request log's lines so far.
+    public var requests: [String] {
+        ((try? String(contentsOf: requestLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
 
     /// The next line the platform prints (blocks until it does).
     public func nextLine() -> String { Self.readLine(output) }

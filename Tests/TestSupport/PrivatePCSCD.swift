@@ -42,7 +42,9 @@ public final class PrivatePCSCD {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        holder.arguments = ["--mount", "--pid", "--fork", "--propagation", "private", "--", "sh", "-c",
+        // A /proc of the namespace's own: libdispatch reads /proc/<tid>/stat of
+        // its worker threads and traps when the tid (the namespace's) is not there.
+        holder.arguments = ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--", "sh", "-c",
                             "mount -t tmpfs tmpfs /run/pcscd && echo ready && exec cat"]
         // Our end must not leak into the programs started in the namespaces,
         // or `cat` would outlive us through them.

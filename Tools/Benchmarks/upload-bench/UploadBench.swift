@@ -59,7 +59,7 @@ struct UploadBench: AsyncParsableCommand {
         let endpoint = try ClearingEndpoint(url: url, terminalID: posdID, token: "posd-token")
         var logger = Logger(label: "posd")
         logger.logLevel = .warning
-        let uploader = Uploader(journal: posdJournal, service: ClearingClient(endpoint: endpoint, logger: logger), logger: logger)
+        let uploader = Uploader(journal: posdJournal, service: try ClearingClient(endpoint: endpoint, trust: nil, logger: logger), logger: logger)
         let rssBefore = residentMiB()
         // Resident memory against progress: (records still undelivered, MiB), every 20 ms.
         let sampler = Task {

@@ -2,9 +2,12 @@ import ClearingAPI
 import Foundation
 import HTTPTypes
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import Synchronization
 
 /// The platform on HTTP (HummingbirdCore's HTTP/1 server). Requests are
 /// dispatched here rather than by Hummingbird's `Application` because the
@@ -16,19 +19,36 @@ public struct PlatformServer: Sendable {
     public let port: Int
     /// Serve `/control/…` (faults, hot list, parameters, enrolment, summary). Tests only.
     public let control: Bool
+    /// HTTPS instead of plain HTTP, with this server certificate and key.
+    public let tls: TLSConfiguration?
+    /// One line per request that reached HTTP (after any TLS handshake).
+    let requestLog: RequestLog?
     let logger: Logger
 
-    public init(platform: Platform, host: String, port: Int, control: Bool, logger: Logger) {
+    public init(platform: Platform, host: String, port: Int, control: Bool, tls: TLSConfiguration? = nil,
+                requestLog: RequestLog? = nil, logger: Logger) {
         self.platform = platform
         self.host = host
         self.port = port
         self.control = control
+        self.tls = tls
+        self.requestLog = requestLog
         self.logger = logger
     }
 
+    /// The server's TLS from PEM files: its certificate (chain) and private key.
+    public static func tls(certificateFile: String, keyFile: String) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    }
+
+    public var scheme: String { tls == nil ? "http" : "https" }
+
     /// Runs until cancelled; `onRunning` gets the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void) async throws {
-        let server = try HTTPServerBuilder.http1().buildServer(
+        let http1 = HTTPServerBuilder.http1()
+        let server = try (tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1).buildServer(
             configuration: ServerConfiguration(address: .hostname(host, port: port)),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger,
             responder: { request, writer, _ in try await self.respond(request, writer) },
@@ -38,6 +58,8 @@ public struct PlatformServer: Sendable {
 
     private func respond(_ request: Request, _ writer: consuming ResponseWriter) async throws {
         var request = request
+        requestLog?.record(scheme: scheme, method: request.method.rawValue, path: request.uri.path,
+                           bearer: request.headers[.authorization] != nil)
         let body = Data((try await request.collectBody(upTo: 16 << 20)).readableBytesView)
         let path = request.uri.path
         var fault: Fault?
@@ -179,5 +201,23 @@ public struct PlatformServer: Sendable {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         return formatter.string(from: date)
+    }
+}
+
+/// The platform's request log: scheme, method, path and whether a bearer
+/// token came with it (never the token), one line per request, appended.
+public final class RequestLog: Sendable {
+    private let file: Mutex<FileHandle>
+
+    public init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteUnknown) }
+        handle.seekToEndOfFile()
+        file = Mutex(handle)
+    }
+
+    func record(scheme: String, method: String, path: String, bearer: Bool) {
+        let line = "\(scheme) \(method) \(path) bearer=\(bearer ? "present" : "absent")\n"
+        file.withLock { $0.write(Data(line.utf8)) }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClearingPlatform
 import Foundation
 import Logging
+import NIOSSL
 
 @main
 struct ClearingPlatformCommand: AsyncParsableCommand {
@@ -60,6 +61,23 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve /control/… (faults, clock skew, hot list, parameters, enrolment, summary): for tests only.")
     var control = false
 
+    @Option(help: "Also serve HTTPS on this port (0: any free port, printed at start); needs --tls-cert and --tls-key.")
+    var httpsPort: Int?
+
+    @Option(help: "PEM file of the HTTPS server certificate (leaf first, then any intermediates).")
+    var tlsCert: String?
+
+    @Option(help: "PEM file of the HTTPS server's private key.")
+    var tlsKey: String?
+
+    @Option(help: "Append one line per request (scheme, method, path, whether a bearer token came; never the token) to this file.")
+    var requestLog: String?
+
+    func validate() throws {
+        if httpsPort != nil && (tlsCert == nil || tlsKey == nil) { throw ValidationError("--https-port needs --tls-cert and --tls-key") }
+        if httpsPort == nil && (tlsCert != nil || tlsKey != nil) { throw ValidationError("--tls-cert and --tls-key need --https-port") }
+    }
+
     func run() async throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "clearing-platform")
@@ -72,9 +90,29 @@ struct Serve: AsyncParsableCommand {
             }
             try platform.enroll(terminalID: parts[0], token: token.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let server = PlatformServer(platform: platform, host: host, port: port, control: control, logger: logger)
-        try await server.run { [host] port in
-            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+        let log = try requestLog.map { try RequestLog(path: $0) }
+        var servers = [PlatformServer(platform: platform, host: host, port: port, control: control, requestLog: log, logger: logger)]
+        if let httpsPort, let tlsCert, let tlsKey {
+            let tls: TLSConfiguration
+            do { tls = try PlatformServer.tls(certificateFile: tlsCert, keyFile: tlsKey) } catch {
+                throw ValidationError("cannot use \(tlsCert) and \(tlsKey) for HTTPS: \(error)")
+            }
+            servers.append(PlatformServer(platform: platform, host: host, port: httpsPort, control: control, tls: tls, requestLog: log, logger: logger))
+        }
+        // Each prints its own line; plain HTTP first, so a reader of the first line gets the same port as before.
+        let started = AsyncStream<Void>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, server) in servers.enumerated() {
+                group.addTask { [host] in
+                    if index > 0 { for await _ in started.stream { break } }
+                    try await server.run { port in
+                        FileHandle.standardOutput.write(Data("listening on \(server.scheme)://\(host):\(port)\n".utf8))
+                        started.continuation.yield()
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 }

@@ -173,6 +173,14 @@ struct Diagnostics: AsyncParsableCommand {
         if let settings {
             let result = await Self.platformCheck(settings: settings, data: data)
             checks.append(Check(name: "clearing platform", ok: result.ok, detail: result.detail, figures: result.figures))
+            if let url = URL(string: settings.clearingURL), url.scheme?.lowercased() == "https" {
+                do {
+                    let (detail, figures) = try await ClearingCA.platformCertificate(url: url)
+                    checks.append(Check(name: "clearing certificate", ok: true, detail: detail, figures: figures))
+                } catch {
+                    checks.append(Check(name: "clearing certificate", ok: false, detail: "\(error)"))
+                }
+            }
         }
         let recorded = Array(FlightRecorder.read(directory: data).suffix(max(0, recordedTaps)))
         let report = Report(ok: checks.allSatisfy(\.ok), generatedAt: Self.iso8601(Date()), terminalID: settings?.terminalID,
@@ -197,7 +205,8 @@ struct Diagnostics: AsyncParsableCommand {
         do {
             let token = try String(contentsOf: TerminalSettings.tokenURL(in: data), encoding: .utf8)
             let endpoint = try ClearingEndpoint(url: settings.clearingURL, terminalID: settings.terminalID, token: token)
-            let client = ClearingClient(endpoint: endpoint, timeout: .seconds(5), logger: Logger(label: "posd-tech"))
+            let trust = try settings.clearingCAURL(in: data).map { url throws(PlatformTrust.Invalid) in try PlatformTrust(pemFile: url.path) }
+            let client = try ClearingClient(endpoint: endpoint, trust: trust, timeout: .seconds(5), logger: Logger(label: "posd-tech"))
             let started = ContinuousClock.now
             let answer = try await client.parameters(ifNoneMatch: nil)
             let elapsed = ContinuousClock.now - started

@@ -11,7 +11,8 @@ struct Provision: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the terminal's identity and configuration, after checking each part.",
         discussion: """
-            Checks the clearing URL (HTTPS, or HTTP to loopback only), the board definition, the \
+            Checks the clearing URL (HTTPS, or HTTP to loopback only), the clearing CA (needed \
+            for HTTPS: a CA certificate valid today, the one anchor posd trusts for the platform), the board definition, the \
             route, and that the PSAM in the reader is this terminal's (its terminal number must be \
             --terminal-id); then writes <data-dir>/terminal.json and the token, readable by the \
             posd user alone. The token comes from a file or standard input, never the command \
@@ -26,6 +27,9 @@ struct Provision: ParsableCommand {
 
     @Option(help: "Clearing platform base URL.")
     var clearingUrl: String
+
+    @Option(help: "PEM file of the CA that issues the platform's HTTPS certificate: the only anchor posd will trust for it (needed for https).")
+    var clearingCa: String?
 
     @Option(help: "File holding the terminal token (use - for standard input).")
     var tokenFile: String
@@ -66,6 +70,14 @@ struct Provision: ParsableCommand {
         try step("checking the clearing URL \(clearingUrl)", exit: TechExit.configuration) {
             _ = try ClearingEndpoint(url: clearingUrl, terminalID: terminalId, token: token)
         }
+        let anchor = try clearingCa.map { path in
+            try step("checking the clearing CA \(path)", exit: TechExit.configuration) { try ClearingCA.check(pemFile: path) }
+        }
+        if URL(string: clearingUrl)?.scheme?.lowercased() == "https", anchor == nil {
+            try step("checking the clearing CA", exit: TechExit.configuration) {
+                throw Failure("an https clearing URL needs --clearing-ca: the CA its certificate must chain to (the system's CA store is not trusted)")
+            }
+        }
         let definition = try board.map { path in
             try step("checking the board \(path)", exit: TechExit.configuration) { try BoardDefinition.load(URL(fileURLWithPath: path)) }
         }
@@ -104,12 +116,18 @@ struct Provision: ParsableCommand {
             try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
             try TerminalSettings.saveToken(token, in: data, owner: ownerIDs.map { (uid: $0.0, gid: $0.1) })
         }
+        if let anchor {
+            try step("installing the clearing CA (\(anchor.subjects.joined(separator: "; ")))", exit: TechExit.cannotWrite) {
+                try anchor.pem.write(to: data.appendingPathComponent(TerminalSettings.clearingCAFileName), options: .atomic)
+            }
+        }
         if let routeData {
             try step("installing the route", exit: TechExit.cannotWrite) { try routeData.write(to: data.appendingPathComponent("route.json"), options: .atomic) }
         }
         let settings = TerminalSettings(terminalID: terminalId, clearingURL: clearingUrl, mode: mode, board: board.map { URL(fileURLWithPath: $0).path },
                                         cardReader: cardReader, psamReader: psamReader, line: line, stop: stop,
-                                        route: routeData == nil ? nil : "route.json")
+                                        route: routeData == nil ? nil : "route.json",
+                                        clearingCA: anchor == nil ? nil : TerminalSettings.clearingCAFileName)
         try step("writing \(TerminalSettings.url(in: data).path)", exit: TechExit.cannotWrite) { try settings.save(in: data) }
         print("terminal \(terminalId) provisioned as a \(mode.rawValue)")
     }
