@@ -11,23 +11,19 @@ import VirtualCards
 /// are on a pcscd of the test's own, so this runs beside the other suites.
 @Suite struct ClearingTLSTests {
     @Test func theClearingLinkIsHTTPSToTheProvisionedCAOnly() async throws {
-        let pki = try TestPKI(directory: FileManager.default.temporaryDirectory.appendingPathComponent("posd-pki-\(UUID().uuidString)"))
-        defer { try? FileManager.default.removeItem(at: pki.directory) }
-        let clearingCA = try pki.authority("Test Clearing CA")
-        let bench = try FieldBench(card: .testCard1(), platformTLS: try pki.server("good", issuer: clearingCA))
+        let bench = try FieldBench(card: .testCard1())
+        let (pki, clearingCA) = (bench.pki, bench.clearingCA)
         let httpsURL = try #require(bench.platform.httpsURL)
         let data = bench.data.path
         let readers = ["--card-reader", PrivatePCSCD.cardReader, "--psam-reader", PrivatePCSCD.psamReader]
 
         // Provisioning: HTTPS needs the CA, and the CA must be one.
-        let noCA = try bench.provision(clearingURL: httpsURL)
+        let noCA = try bench.provision(clearing: ["--clearing-url", httpsURL])
         #expect(noCA.status == 78, "\(noCA.stdout)\(noCA.stderr)")
         #expect((noCA.stdout + noCA.stderr).contains("an https clearing URL needs --clearing-ca"), "\(noCA.stdout)\(noCA.stderr)")
-        let leafAsCA = try bench.provision(["--mode", "validator", "--line", "18", "--clearing-ca", pki.directory.appendingPathComponent("good.pem").path],
-                                           clearingURL: httpsURL)
+        let leafAsCA = try bench.provision(clearing: ["--clearing-url", httpsURL, "--clearing-ca", pki.directory.appendingPathComponent("platform.pem").path])
         #expect(leafAsCA.status == 78 && (leafAsCA.stdout + leafAsCA.stderr).contains("is not a CA certificate"), "\(leafAsCA.stdout)\(leafAsCA.stderr)")
-        let provisioned = try bench.provision(["--mode", "validator", "--line", "18", "--clearing-ca", try pki.pemFile(clearingCA).path],
-                                              clearingURL: httpsURL)
+        let provisioned = try bench.provision()
         #expect(provisioned.status == 0, "\(provisioned.stdout)\(provisioned.stderr)")
         let settings = try #require(try TerminalSettings.load(from: bench.data))
         #expect(settings.clearingCA == TerminalSettings.clearingCAFileName)
@@ -83,7 +79,7 @@ import VirtualCards
         let certificate = try #require(report.checks.first { $0.name == "clearing certificate" }, "\(report.checks.map(\.name))")
         #expect(certificate.ok, "\(certificate.detail)")
         #expect(certificate.figures["issuer"]?.text?.contains("Test Clearing CA") == true, "\(certificate.figures)")
-        #expect(certificate.figures["subject"]?.text?.contains("clearing platform (good)") == true, "\(certificate.figures)")
+        #expect(certificate.figures["subject"]?.text?.contains("clearing platform (platform)") == true, "\(certificate.figures)")
         #expect(certificate.figures["days_left"]?.number == 89 && certificate.figures["expires_soon"]?.flag == false, "\(certificate.figures)")
 
         let lapsing = try PlatformProcess(directory: try pki.subdirectory("lapsing"), token: bench.platform.token,

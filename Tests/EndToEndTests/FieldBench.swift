@@ -6,22 +6,27 @@ import VirtualCards
 /// A terminal in the field: `posd run` as systemd runs it, on a pcscd of the
 /// test's own (`PrivatePCSCD`) that the test may crash, restart or reconfigure,
 /// the card and PSAM simulators on that pcscd's vpcd, and the reference
-/// platform. Independent of the shared pcscd, so it runs beside the other suites.
+/// platform over HTTPS, the terminal trusting the test's clearing CA as
+/// provisioned. Independent of the shared pcscd, so it runs beside the other suites.
 final class FieldBench {
     let directory: URL
     let pcscd: PrivatePCSCD
     let card: VPCDHost<SimulatedPurseCard>
     let psam: VPCDHost<SimulatedPSAM>
     let platform: PlatformProcess
+    /// The test's certificates: the clearing CA the terminal is provisioned with.
+    let pki: TestPKI
+    let clearingCA: TestPKI.Authority
     var data: URL { directory.appendingPathComponent("data") }
     private var service: PrivatePCSCD.Started?
     /// The running service's result lines (stdout) and log (stderr).
     private(set) var results: LineWatcher?
     private(set) var log: LineWatcher?
 
-    /// `platformTLS`: the platform also serves HTTPS with this certificate.
-    init(card cardState: PurseCardState, platformTLS: TestPKI.ServerFiles? = nil) throws {
+    init(card cardState: PurseCardState) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("posd-field-\(UUID().uuidString)")
+        pki = try TestPKI(directory: directory.appendingPathComponent("pki"))
+        clearingCA = try pki.authority("Test Clearing CA")
         pcscd = try PrivatePCSCD(directory: directory.appendingPathComponent("pcscd"))
         try pcscd.start()
         card = VPCDHost(card: SimulatedPurseCard(state: cardState), port: pcscd.cardPort,
@@ -29,7 +34,7 @@ final class FieldBench {
         psam = VPCDHost(card: SimulatedPSAM(state: .testPSAM()), port: pcscd.psamPort, stateFile: directory.appendingPathComponent("psam.json"))
         psam.start()
         card.start()
-        platform = try PlatformProcess(directory: directory, tls: platformTLS)
+        platform = try PlatformProcess(directory: directory, tls: try pki.server("platform", issuer: clearingCA))
     }
 
     deinit {
@@ -54,11 +59,15 @@ final class FieldBench {
         }
     }
 
-    /// `posd-tech provision` of this terminal (flat-fare validator on line 18 by default).
-    func provision(_ extra: [String] = ["--mode", "validator", "--line", "18", "--stop", "1"], clearingURL: String? = nil) throws -> PosdRun {
+    /// `posd-tech provision` of this terminal (flat-fare validator on line 18
+    /// by default) for the platform over HTTPS with the clearing CA, unless
+    /// `clearing` says otherwise.
+    func provision(_ extra: [String] = ["--mode", "validator", "--line", "18", "--stop", "1"],
+                   clearing: [String]? = nil) throws -> PosdRun {
         let tokenFile = directory.appendingPathComponent("token-from-the-vendor")
         try platform.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        return try pcscd.runTool(["provision", "--data-dir", data.path, "--terminal-id", terminalID, "--clearing-url", clearingURL ?? platform.url,
+        let clearing = try clearing ?? ["--clearing-url", platform.httpsURL ?? platform.url, "--clearing-ca", pki.pemFile(clearingCA).path]
+        return try pcscd.runTool(["provision", "--data-dir", data.path, "--terminal-id", terminalID] + clearing + [
                                   "--token-file", tokenFile.path, "--card-reader", PrivatePCSCD.cardReader,
                                   "--psam-reader", PrivatePCSCD.psamReader] + extra, tool: "posd-tech")
     }
