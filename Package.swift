@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
         .target(name: "Cashier", dependencies: ["Purse", "Hex"]),
         .target(name: "Fares", dependencies: ["Purse"]),
-        .target(name: "Settings"),
+        .target(name: "Settings", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "BoardPanel", dependencies: ["BoardDefinition", "Cashier", "GPIOD", "LineIO", "Panel", "Purse", "SimLink"]),
         .target(name: "BoardModel", dependencies: ["BoardDefinition"], path: "Board/Sim/BoardModel"),
         .target(name: "SimLink", dependencies: ["LineIO"]),

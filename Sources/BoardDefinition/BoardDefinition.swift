@@ -54,6 +54,7 @@ public struct BoardDefinition: Codable, Equatable, Sendable {
 
     public struct Invalid: Error, Equatable, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Reads and checks a board file; every problem is named in one error.
@@ -75,9 +76,22 @@ public struct BoardDefinition: Codable, Equatable, Sendable {
         return board
     }
 
+    /// Every key label posd acts on.
+    public static let knownKeys: Set<String> = Set((0...9).map(String.init)).union(["00", ".", "BACK", "CANCEL", "ENTER", "BALANCE", "MENU"])
+    /// What a cashier's keypad must have: digits, correction, the menu.
+    public static let cashierKeys: Set<String> = Set((0...9).map(String.init)).union(["BACK", "CANCEL", "ENTER", "BALANCE", "MENU"])
+
+    /// The keys a cashier needs that this keypad lacks, in a stable order (empty when none).
+    public var missingCashierKeys: [String] {
+        Self.cashierKeys.subtracting(keypad.labels.flatMap { $0 }).sorted()
+    }
+
     /// What is wrong with this definition (empty when nothing).
     public var problems: [String] {
         var problems: [String] = []
+        for label in keypad.labels.flatMap({ $0 }) where !Self.knownKeys.contains(label) {
+            problems.append("keypad key \"\(label)\" is not one posd knows (\(Self.knownKeys.sorted().joined(separator: " ")))")
+        }
         if keypad.labels.count != keypad.rows.count || keypad.labels.contains(where: { $0.count != keypad.columns.count }) {
             problems.append("keypad labels must be \(keypad.rows.count) rows of \(keypad.columns.count)")
         }

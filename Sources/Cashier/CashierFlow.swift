@@ -7,8 +7,8 @@ import Purse
 public struct CashierFlow: Equatable, Sendable {
     public enum State: Equatable, Sendable {
         case idle
-        /// Amount typed so far, in fen.
-        case entering(UInt32)
+        /// The amount typed so far.
+        case entering(AmountEntry)
         /// Waiting for the card; the runtime is running the purchase.
         case presentCard(UInt32)
         /// Waiting for the card for a balance query.
@@ -17,11 +17,29 @@ public struct CashierFlow: Equatable, Sendable {
         case result([String])
         /// A card's balance and history; ENTER scrolls the history, any other key ends.
         case history(BalanceReport, first: Int)
+        /// The merchant's menu (MENU key): a digit picks an item.
+        case menu
+        /// A menu report, paged: ENTER the next page (the menu after the
+        /// last), BACK or MENU the menu, CANCEL the idle screen.
+        case report(MenuReport, first: Int)
+        /// The supervisor's PIN for settling, digits typed so far (shown as `*`).
+        case supervisorPIN(String)
+        /// The runtime is at work (settling): keys wait.
+        case busy([String])
     }
 
     public enum Action: Equatable, Sendable {
         case purchase(amount: UInt32)
         case balance
+        /// Show a menu report: the runtime gathers it and calls `show(_:)`.
+        case report(MenuItem)
+        /// Settle now, if `pin` is the supervisor's: the runtime checks it,
+        /// settles and calls `show(_:)` with the outcome.
+        case settle(pin: String)
+    }
+
+    public enum MenuItem: String, Equatable, Sendable, CaseIterable {
+        case dayTotals, lastSales, terminalInfo
     }
 
     public private(set) var state = State.idle
@@ -32,6 +50,11 @@ public struct CashierFlow: Equatable, Sendable {
     /// Shown on the idle screen instead of "READY" while sales are refused
     /// (journal fault, offline limit).
     public var refusal: String?
+    /// Shown under "READY" while something needs the owner's eye but sales
+    /// go on (a scheduled settlement that has not balanced yet).
+    public var notice: String?
+    /// Settling from the keypad needs a supervisor PIN provisioned with the terminal.
+    public var supervisorPINProvisioned = false
 
     public init(maxPurchase: UInt32, width: Int = 16, height: Int = 2) {
         self.maxPurchase = maxPurchase
@@ -39,30 +62,62 @@ public struct CashierFlow: Equatable, Sendable {
         self.height = height
     }
 
-    /// A key from the keypad: digits, "00", BACK, CANCEL, ENTER, BALANCE.
+    /// Longest supervisor PIN accepted from the keypad.
+    static let maxPINLength = 12
+
+    /// A key from the keypad: digits, "00", ".", BACK, CANCEL, ENTER, BALANCE, MENU.
     public mutating func press(_ key: String) -> Action? {
         switch (state, key) {
-        case (.presentCard, _), (.balanceCard, _):
-            return nil  // the runtime owns these screens until the card answers
+        case (.presentCard, _), (.balanceCard, _), (.busy, _):
+            return nil  // the runtime owns these screens until the card (or the platform) answers
         case (.history(let report, let first), "ENTER") where first + historyRows < report.history.count:
             state = .history(report, first: first + historyRows)
             return nil
         case (.result, _), (.history, _):
             state = .idle
             return nil
-        case (_, "CANCEL"):
+        case (.report(let report, let first), "ENTER"):
+            state = first + report.entriesPerPage(height: height) < report.entries.count
+                ? .report(report, first: first + report.entriesPerPage(height: height)) : .menu
+        case (.report, "BACK"), (.report, "MENU"), (.supervisorPIN, "MENU"):
+            state = .menu
+        case (.menu, "MENU"), (_, "CANCEL"):
             state = .idle
+        case (_, "MENU"):
+            state = .menu  // an amount being keyed is dropped, as with CANCEL
+        case (.menu, "1"):
+            return .report(.dayTotals)
+        case (.menu, "2"):
+            return .report(.lastSales)
+        case (.menu, "3"):
+            guard supervisorPINProvisioned else {
+                state = .report(MenuReport(title: "SETTLE", entries: [["NO SUPERVISOR", "PIN SET UP"]]), first: 0)
+                return nil
+            }
+            state = .supervisorPIN("")
+        case (.menu, "4"):
+            return .report(.terminalInfo)
+        case (.menu, _), (.report, _):
+            return nil
+        case (.supervisorPIN(let pin), "BACK"):
+            state = .supervisorPIN(String(pin.dropLast()))
+        case (.supervisorPIN(let pin), "ENTER"):
+            guard !pin.isEmpty else { return nil }
+            state = .busy(["SETTLING", "PLEASE WAIT"])
+            return .settle(pin: pin)
+        case (.supervisorPIN(let pin), _):
+            let digits = key.filter(\.isNumber)
+            if digits.count == key.count, pin.count + digits.count <= Self.maxPINLength { state = .supervisorPIN(pin + digits) }
         case (.idle, "BALANCE"):
             state = .balanceCard
             return .balance
         case (.idle, _) where refusal != nil:
             return nil
         case (.idle, _):
-            state = .entering(0)
+            state = .entering(AmountEntry())
             return press(key)
-        case (.entering(let amount), "BACK"):
-            state = .entering(amount / 10)
-        case (.entering(let amount), "ENTER"):
+        case (.entering(let entry), "ENTER"):
+            let amount = entry.fen
             guard amount > 0 else { return nil }
             guard amount <= maxPurchase else {
                 state = .result(["OVER LIMIT", "MAX \(Self.money(maxPurchase))"])
@@ -70,13 +125,16 @@ public struct CashierFlow: Equatable, Sendable {
             }
             state = .presentCard(amount)
             return .purchase(amount: amount)
-        case (.entering(let amount), _):
-            let digits = key == "00" ? [0, 0] : key.count == 1 ? key.compactMap { $0.wholeNumberValue } : []
-            var next = UInt64(amount)
-            for digit in digits { next = next * 10 + UInt64(digit) }
-            if next <= 9_999_999 { state = .entering(UInt32(next)) }
+        case (.entering(var entry), _):
+            entry.press(key)
+            state = .entering(entry)
         }
         return nil
+    }
+
+    /// A menu report the runtime gathered, or the outcome of settling.
+    public mutating func show(_ report: MenuReport) {
+        state = .report(report, first: 0)
     }
 
     /// Shown while the card of the last sale is still in the field: the next
@@ -122,8 +180,8 @@ public struct CashierFlow: Equatable, Sendable {
     public var screen: [String] {
         let lines: [String]
         switch state {
-        case .idle: lines = refusal.map { ["NO SALES", $0] } ?? ["READY", "ENTER AMOUNT"]
-        case .entering(let amount): lines = ["AMOUNT", Self.money(amount)]
+        case .idle: lines = refusal.map { ["NO SALES", $0] } ?? ["READY", notice ?? "ENTER AMOUNT"]
+        case .entering(let entry): lines = ["AMOUNT", entry.shown]
         case .presentCard(let amount): lines = ["PRESENT CARD", Self.money(amount)]
         case .balanceCard: lines = ["PRESENT CARD", "FOR BALANCE"]
         case .result(let text): lines = text
@@ -136,6 +194,14 @@ public struct CashierFlow: Equatable, Sendable {
                 return "\(n + 1) \(sign)\(Self.money(entry.amount)) \(date)"
             }
             lines = ["BALANCE " + Self.money(report.balance)] + (entries.isEmpty ? ["NO HISTORY"] : entries)
+        case .menu:
+            lines = (height >= 4 ? ["MENU"] : []) + ["1 TOTALS 2 SALES", "3 SETTLE 4 INFO"] + (height >= 4 ? ["CANCEL TO LEAVE"] : [])
+        case .report(let report, let first):
+            lines = report.page(from: first, height: height)
+        case .supervisorPIN(let pin):
+            lines = ["SUPERVISOR PIN", String(repeating: "*", count: pin.count)]
+        case .busy(let text):
+            lines = text
         }
         return fit(lines)
     }
@@ -150,6 +216,75 @@ public struct CashierFlow: Equatable, Sendable {
     /// Fen as yuan: 1250 → "12.50".
     public static func money(_ fen: UInt32) -> String { Money(fen).description }
     public static func money(_ fen: Int64) -> String { Money(fen).description }
+}
+
+/// An amount being keyed. Digits shift in from the right as fen, the way a
+/// cash register keys them ("1 2 5 0" is 12.50, "00" two zeros at once); a
+/// decimal key, on boards that have one, says the digits so far were yuan and
+/// the next one or two are fen ("1 2 . 5" is 12.50). BACK undoes the last key.
+public struct AmountEntry: Equatable, Sendable {
+    /// Digits keyed before the decimal key (or all of them, without one).
+    var whole = ""
+    /// Digits keyed after the decimal key; nil until it is pressed.
+    var fraction: String?
+
+    public init() {}
+
+    /// Most yuan an amount can have: 99 999.99 is the largest.
+    static let maxWholeDigits = 5
+
+    mutating func press(_ key: String) {
+        switch key {
+        case "BACK":
+            if let fraction { self.fraction = fraction.isEmpty ? nil : String(fraction.dropLast()) } else { whole = String(whole.dropLast()) }
+        case ".":
+            if fraction == nil, whole.count <= Self.maxWholeDigits { fraction = "" }
+        default:
+            guard !key.isEmpty, key.allSatisfy(\.isNumber) else { return }
+            if let fraction {
+                if fraction.count + key.count <= 2 { self.fraction = fraction + key }
+            } else if UInt64(whole + key).map({ $0 <= 9_999_999 }) ?? false {
+                whole = String((whole + key).drop { $0 == "0" })
+            }
+        }
+    }
+
+    /// The amount in fen.
+    public var fen: UInt32 {
+        let digits = UInt32(whole) ?? 0
+        guard let fraction else { return digits }
+        return digits * 100 + (UInt32((fraction + "00").prefix(2)) ?? 0)
+    }
+
+    /// What the display shows: the amount, or after the decimal key exactly
+    /// what was keyed ("12." then "12.5"), so the cashier sees the key land.
+    var shown: String {
+        guard let fraction else { return CashierFlow.money(fen) }
+        return "\(UInt32(whole) ?? 0).\(fraction)"
+    }
+}
+
+/// A report the menu shows: entries of one or more lines, as many per page
+/// as the display holds, under a title on displays of four rows or more.
+public struct MenuReport: Equatable, Sendable {
+    public var title: String
+    public var entries: [[String]]
+
+    public init(title: String, entries: [[String]]) {
+        self.title = title
+        self.entries = entries.isEmpty ? [["NOTHING YET"]] : entries
+    }
+
+    func titleRows(height: Int) -> Int { height >= 4 ? 1 : 0 }
+
+    func entriesPerPage(height: Int) -> Int {
+        let tallest = max(1, entries.map(\.count).max() ?? 1)
+        return max(1, (height - titleRows(height: height)) / tallest)
+    }
+
+    func page(from first: Int, height: Int) -> [String] {
+        (titleRows(height: height) > 0 ? [title] : []) + entries.dropFirst(first).prefix(entriesPerPage(height: height)).flatMap { $0 }
+    }
 }
 
 extension CashierFlow.State {

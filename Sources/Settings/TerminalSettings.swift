@@ -24,9 +24,14 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
     /// the one anchor its HTTPS certificate must chain to. None for plain
     /// HTTP to loopback (the bench).
     public var clearingCA: String?
+    /// Cashiers: the PIN settling from the keypad asks for (hashed).
+    public var supervisorPIN: SupervisorPIN?
+    /// Cashiers: the time of day (`HH:MM`, terminal time) `posd run` settles by itself.
+    public var settleAt: String?
 
     public init(terminalID: String, clearingURL: String, mode: Mode, board: String?, cardReader: String, psamReader: String,
-                line: UInt16? = nil, stop: UInt16? = nil, route: String? = nil, clearingCA: String? = nil) {
+                line: UInt16? = nil, stop: UInt16? = nil, route: String? = nil, clearingCA: String? = nil,
+                supervisorPIN: SupervisorPIN? = nil, settleAt: String? = nil) {
         self.terminalID = terminalID
         self.clearingURL = clearingURL
         self.mode = mode
@@ -37,12 +42,14 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
         self.stop = stop
         self.route = route
         self.clearingCA = clearingCA
+        self.supervisorPIN = supervisorPIN
+        self.settleAt = settleAt
     }
 
     enum CodingKeys: String, CodingKey {
         case mode, board, line, stop, route
         case terminalID = "terminal_id", clearingURL = "clearing_url", cardReader = "card_reader", psamReader = "psam_reader"
-        case clearingCA = "clearing_ca"
+        case clearingCA = "clearing_ca", supervisorPIN = "supervisor_pin", settleAt = "settle_at"
     }
 
     public static let fileName = "terminal.json"

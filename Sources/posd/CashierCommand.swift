@@ -6,6 +6,8 @@ import Foundation
 import Journal
 import Panel
 import Purse
+import Settings
+import StoreAndForward
 import Terminal
 
 /// The cashier terminal: keypad and display from the board definition, the
@@ -30,8 +32,9 @@ struct CashierCommand: ParsableCommand {
     func run() throws {
         let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
         let readers = try ReaderOptions.parse(["--card-reader", definition.readers.card, "--psam-reader", definition.readers.psam])
+        // No service beside it: the menu's reports work, settling is `posd settle` (or `posd run`).
         try CashierTerminal(board: board, core: TerminalCore(data: data, limits: limitOptions), readers: readers,
-                            cardWaitSeconds: cardWaitSeconds)
+                            cardWaitSeconds: cardWaitSeconds, settings: try? TerminalSettings.load(from: data.url), desk: nil)
             .serve(shouldStop: { false })
     }
 }
@@ -44,13 +47,20 @@ struct CashierTerminal {
     let parameters: LiveParameters
     let terminal: Terminal
     let cardWaitSeconds: UInt32
+    let menu: MerchantMenu
 
-    init(board: String, core: TerminalCore, readers: ReaderOptions, cardWaitSeconds: UInt32) throws {
+    init(board: String, core: TerminalCore, readers: ReaderOptions, cardWaitSeconds: UInt32, settings: TerminalSettings?,
+         desk: SettlementDesk?) throws {
         panel = try BoardPanel(board: board)
+        let missing = panel.definition.missingCashierKeys
+        guard missing.isEmpty else {
+            throw BoardDefinition.Invalid(description: "board \(panel.definition.name) has no \(missing.joined(separator: ", ")) key: a cashier needs them")
+        }
         journal = core.journal
         parameters = core.parameters
         terminal = try readers.terminal(core)
         self.cardWaitSeconds = cardWaitSeconds
+        menu = MerchantMenu(journal: core.journal, settings: settings, desk: desk)
     }
 
     /// Serves the keypad until `shouldStop`; a sale under way is finished first.
@@ -63,6 +73,7 @@ struct CashierTerminal {
     private func loop(_ shouldStop: () -> Bool) throws {
         let (definition, display, keypad, signals, clock) = (panel.definition, panel.display, panel.keypad, panel.signals, panel.clock)
         var flow = CashierFlow(maxPurchase: parameters.current.maxPurchase, width: definition.display.columns, height: definition.display.rows)
+        flow.supervisorPINProvisioned = menu.settings?.supervisorPIN != nil
         try display.initialize()
         var shown: [String] = []
         var nextRefusalCheck: UInt64 = 0
@@ -84,6 +95,7 @@ struct CashierTerminal {
                 flow.maxPurchase = parameters.current.maxPurchase  // parameters a sync stored apply from the next sale
                 flow.refusal = journal.fault.map { _ in "JOURNAL FAULT" } ?? terminal.readers.ready().map(\.part.rawValue)
                     ?? terminal.offlineLimits.refusal(journal.offlineExposure, amount: 1, now: journal.transactionTime()).map { _ in "OFFLINE LIMIT" }
+                flow.notice = menu.idleNotice
             }
             if flow.screen != shown {
                 shown = flow.screen
@@ -109,6 +121,11 @@ struct CashierTerminal {
                     let report = (try? terminal.balance(timeoutMilliseconds: cardWaitSeconds * 1000, journal: journal))
                         ?? .failure(Decline(.cardRemoved, "no card"))
                     flow.finished(report)
+                case .report(let item)?:
+                    flow.show(menu.report(item))
+                case .settle(let pin)?:
+                    try display.show(flow.screen)
+                    flow.show(menu.settle(pin: pin, now: clock.nanoseconds))
                 case nil:
                     break
                 }

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Settings
 import StoreAndForward
 import Synchronization
+import Terminal
 
 /// `posd run`: the terminal as a service (systemd `Type=notify`). Everything
 /// comes from the provisioned settings. The cashier or validator runs on its
@@ -33,7 +34,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level on stderr.")
     var logLevel = "notice"
 
+    @Option(help: "Seconds between tries of a scheduled settlement (settle_at) that has not balanced.")
+    var settleRetrySeconds = 300
+
     func validate() throws {
+        try require(settleRetrySeconds, in: 1...86_400, "settle-retry-seconds")
         try require(uploadIntervalSeconds, in: 1...86_400, "upload-interval-seconds")
         try require(syncIntervalSeconds, in: 1...604_800, "sync-interval-seconds")
     }
@@ -72,6 +77,8 @@ struct Run: AsyncParsableCommand {
         let readers = try ReaderOptions.parse(["--card-reader", settings.cardReader, "--psam-reader", settings.psamReader])
         // One journal for the terminal loop and store-and-forward alike.
         let core = try TerminalCore(data: data, limits: LimitOptions.parse([]))
+        // The cashier's "settle now" and the service's view of the platform meet here.
+        let desk = SettlementDesk()
         let loop: TerminalLoop
         switch settings.mode {
         case .validator:
@@ -87,14 +94,16 @@ struct Run: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("posd: a cashier terminal needs its board (posd-tech provision --board)\n".utf8))
                 throw ExitCode(configurationFailure)
             }
-            let cashier = try CashierTerminal(board: board, core: core, readers: readers, cardWaitSeconds: 30)
+            let cashier = try CashierTerminal(board: board, core: core, readers: readers, cardWaitSeconds: 30, settings: settings, desk: desk)
             loop = TerminalLoop { shouldStop in cashier.serve(shouldStop: shouldStop) }
         }
 
         var services: [any Service] = [loop]
         do {
             let client = try ClearingOptions.parse([]).client(data: data, logger: logger, timeout: .seconds(15))
-            services.append(StoreAndForwardService(journal: core.journal, service: client, logger: logger,
+            let schedule = settings.settleAt.flatMap { SettlementSchedule($0, retry: .seconds(settleRetrySeconds)) }
+            services.append(StoreAndForwardService(journal: core.journal, service: client, terminalID: settings.terminalID, desk: desk,
+                                                   schedule: schedule, logger: logger,
                                                    uploadInterval: .seconds(uploadIntervalSeconds), syncInterval: .seconds(syncIntervalSeconds)))
         } catch {
             logger.error("store and forward off: records stay in the journal", metadata: ["why": "\(error)"])
@@ -141,28 +150,99 @@ final class TerminalLoop: Service, @unchecked Sendable {
     }
 }
 
-/// Delivery rounds and periodic parameter and hot-list refreshes, until shutdown.
+/// Delivery rounds and periodic parameter and hot-list refreshes, until
+/// shutdown; settlement when the cashier asks for it (`desk`) and, with a
+/// `schedule`, each day at its time until it balances.
 struct StoreAndForwardService: Service {
     let journal: Journal
     let service: any ClearingService
+    let terminalID: String
+    let desk: SettlementDesk
+    let schedule: SettlementSchedule?
     let logger: Logger
     let uploadInterval: Duration
     let syncInterval: Duration
 
+    /// The day (`YYYYMMDD`) the scheduled settlement last balanced, kept in the journal across restarts.
+    static let scheduledDayKey = "scheduled_settlement_day"
+
     func run() async throws {
         let sync = PlatformSync(journal: journal, service: service, logger: logger)
         let uploader = Uploader(journal: journal, service: service, logger: logger)
+        let settlement = Settlement(uploader: uploader, service: service, terminalID: terminalID, logger: logger)
         await cancelWhenGracefulShutdown {
             var nextSync = ContinuousClock.now
+            var nextScheduledTry = ContinuousClock.now
             while !Task.isCancelled {
                 if ContinuousClock.now >= nextSync {
-                    do { try await sync.refreshParameters() } catch { logger.warning("parameters not refreshed", metadata: ["error": "\(error)"]) }
-                    do { try await sync.refreshHotList() } catch { logger.warning("hot list not refreshed", metadata: ["error": "\(error)"]) }
+                    var refreshed = true
+                    do { try await sync.refreshParameters() } catch {
+                        refreshed = false
+                        logger.warning("parameters not refreshed", metadata: ["error": "\(error)"])
+                    }
+                    do { try await sync.refreshHotList() } catch {
+                        refreshed = false
+                        logger.warning("hot list not refreshed", metadata: ["error": "\(error)"])
+                    }
+                    if refreshed { desk.update { $0.lastSync = journal.transactionTime().description } }
                     nextSync = .now + syncInterval
                 }
-                _ = await uploader.deliverAll(until: .now + uploadInterval)
-                try? await Task.sleep(for: uploadInterval)
+                let delivery = await uploader.deliverAll(until: .now + uploadInterval)
+                desk.update { link in
+                    link.lastError = delivery.lastError
+                    if delivery.lastError == nil { link.lastContact = journal.transactionTime().description }
+                }
+                let scheduledDue = scheduleIsDue() && ContinuousClock.now >= nextScheduledTry
+                if desk.settlementRequested || scheduledDue {
+                    let outcome = await settlement.close(until: .now + .seconds(60))
+                    desk.answerRequests(outcome)
+                    logger.notice("settlement", metadata: ["outcome": "\(outcome.summary)", "scheduled": "\(scheduledDue)"])
+                    if scheduleIsDue() { nextScheduledTry = .now + (schedule?.retry ?? .seconds(300)) }
+                    recordForSchedule(outcome)
+                }
+                // Until the next round, answer a cashier's "settle now" within a fraction of a second.
+                let wake = ContinuousClock.now + uploadInterval
+                while ContinuousClock.now < wake, !Task.isCancelled, !desk.settlementRequested {
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
             }
+        }
+    }
+
+    private var today: String { String(journal.transactionTime().description.prefix(8)) }
+
+    private func scheduleIsDue() -> Bool {
+        guard let schedule else { return false }
+        let lastDay = (try? journal.setting(Self.scheduledDayKey)) ?? nil
+        return schedule.isDue(now: journal.transactionTime().description, lastBalancedDay: lastDay)
+    }
+
+    /// Once the day's time has come, a settlement that balances (or finds
+    /// nothing to settle) closes the day for the schedule; one that does not
+    /// is shown on the idle screen and tried again.
+    private func recordForSchedule(_ outcome: Settlement.Outcome) {
+        guard scheduleIsDue() else { return }
+        switch outcome {
+        case .balanced, .nothingToSettle:
+            try? journal.setSettings([Self.scheduledDayKey: today])
+            desk.setScheduled(.balanced(day: today))
+        default:
+            desk.setScheduled(.failing(day: today, why: outcome.summary))
+            logger.warning("scheduled settlement not balanced: trying again", metadata: ["why": "\(outcome.summary)"])
+        }
+    }
+}
+
+extension Settlement.Outcome {
+    /// One line for the log.
+    var summary: String {
+        switch self {
+        case .nothingToSettle: "nothing to settle"
+        case .balanced(let batch): "batch \(batch.batchNo) balanced: \(batch.count) debits, \(batch.amount) fen"
+        case .unbalanced(let batch, let count, let amount, let missing):
+            "batch \(batch.batchNo) unbalanced: terminal \(batch.count) / \(batch.amount), platform \(count) / \(amount), missing \(missing)"
+        case .undelivered(let remaining, let error): "\(remaining) records undelivered" + (error.map { " (\($0))" } ?? "")
+        case .failed(let error): "\(error)"
         }
     }
 }

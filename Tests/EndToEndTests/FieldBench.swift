@@ -73,9 +73,9 @@ final class FieldBench {
     }
 
     /// Starts `posd run` (delivery and sync every second) and waits until it is ready.
-    func startService() throws {
+    func startService(_ extra: [String] = []) throws {
         let started = try pcscd.startTool(["run", "--data-dir", data.path, "--upload-interval-seconds", "1", "--sync-interval-seconds", "1",
-                                           "--log-level", "info"])
+                                           "--log-level", "info"] + extra)
         (service, results, log) = (started, LineWatcher(started.stdout.fileHandleForReading), LineWatcher(started.stderr.fileHandleForReading))
         guard log?.await("ready", seconds: 30) != nil else {
             throw HarnessError("posd run did not get ready: \(log?.all.suffix(5) ?? [])")

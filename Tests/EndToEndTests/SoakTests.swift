@@ -218,10 +218,10 @@ import VirtualCards
                 break
             }
             try await bench.advanceClock(by: 3600, awaitCorrection: false)
-            // 1.00 to 9.00: a digit, then "00".
+            // 1.00 to 9.00: a digit, then the decimal key.
             let digit = 1 + sale % 9
             try PurchaseEndToEndTests.press(socket, "\(digit)", until: ["AMOUNT", "0.0\(digit)"])
-            try PurchaseEndToEndTests.press(socket, "00", until: ["AMOUNT", "\(digit).00"])
+            try PurchaseEndToEndTests.press(socket, ".", until: ["AMOUNT", "\(digit)."])
             try PurchaseEndToEndTests.press(socket, "ENTER", until: ["PRESENT CARD", "\(digit).00"])
             let presented = ContinuousClock.now
             bench.present()

@@ -32,6 +32,27 @@ import Testing
         }
     }
 
+    @Test(arguments: ["sim-16x2", "sim-20x4"])
+    func everyShippedBoardHasTheCashiersKeys(_ name: String) throws {
+        let board = try BoardDefinition.load(Self.boards.appendingPathComponent("\(name)/board.json"))
+        #expect(board.missingCashierKeys.isEmpty, "\(board.missingCashierKeys)")
+    }
+
+    @Test func anUnknownKeyIsNamedAndAMissingOneFound() throws {
+        let unknown = try Self.edited { json in
+            var keypad = json["keypad"] as! [String: Any]
+            keypad["labels"] = [["1", "2", "3", "CANCEL"], ["4", "5", "6", "BACK"], ["7", "8", "9", "BALANCE"], [".", "0", "F1", "ENTER"]]
+            json["keypad"] = keypad
+        }
+        #expect(Self.error(unknown).contains(#"keypad key "F1" is not one posd knows"#), "\(Self.error(unknown))")
+        let noMenu = try Self.edited { json in
+            var keypad = json["keypad"] as! [String: Any]
+            keypad["labels"] = [["1", "2", "3", "CANCEL"], ["4", "5", "6", "BACK"], ["7", "8", "9", "BALANCE"], [".", "0", "00", "ENTER"]]
+            json["keypad"] = keypad
+        }
+        #expect(try BoardDefinition.load(noMenu).missingCashierKeys == ["MENU"])
+    }
+
     @Test func sharedLinesAreNamed() throws {
         let url = try Self.edited { json in json["buzzer"] = ["offset": 9] }
         #expect(Self.error(url).contains("line 9 is used by display E and buzzer"))

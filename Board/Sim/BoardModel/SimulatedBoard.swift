@@ -13,6 +13,9 @@ public final class SimulatedBoard: @unchecked Sendable {
     private var matrix: KeypadMatrix
     private var display: HD44780Model
     private let started = DispatchTime.now().uptimeNanoseconds
+    /// When a key was last released, and when the driver last read the keypad.
+    private var lastRelease: UInt64 = 0
+    private var lastRead: UInt64 = 0
 
     public init(board: BoardDefinition) {
         self.board = board
@@ -29,12 +32,21 @@ public final class SimulatedBoard: @unchecked Sendable {
     ///   screen                                        → ok <row>|<row>…
     ///   await-screen <ms> <row>|<row>…                → ok once the screen reads so (rows
     ///                                                   trimmed), error with the screen at the deadline
+    ///   await-screen-prefix <ms> <row>|<row>…         → the same, each row only the start of the one shown
+    ///   await-released <ms>                           → ok once the driver has scanned the keypad
+    ///                                                   for twice the debounce time since the last
+    ///                                                   release (the key is up for it), so the same
+    ///                                                   key can be pressed again; error at the deadline
     ///   signals                                       → ok green=on red=off buzzer=off
     public func handle(_ line: String) -> String {
         let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        if words.first == "await-screen", words.count >= 2, let milliseconds = Int(words[1]) {
+        if let command = words.first, command == "await-screen" || command == "await-screen-prefix", words.count >= 2,
+           let milliseconds = Int(words[1]) {
             let wanted = line.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) ?? ""
-            return awaitScreen(wanted, milliseconds: milliseconds)
+            return awaitScreen(wanted, prefixes: command == "await-screen-prefix", milliseconds: milliseconds)
+        }
+        if words.first == "await-released", words.count == 2, let milliseconds = Int(words[1]) {
+            return awaitReleased(milliseconds: milliseconds)
         }
         return condition.withLock {
             defer { condition.broadcast() }
@@ -43,7 +55,10 @@ public final class SimulatedBoard: @unchecked Sendable {
             case "R" where words.count == 2: return read(words[1])
             case "press" where words.count == 2, "release" where words.count == 2:
                 guard let key = position(of: words[1]) else { return "error no key \(words[1])" }
-                if words[0] == "press" { matrix.press(key) } else { matrix.release(key) }
+                if words[0] == "press" { matrix.press(key) } else {
+                    matrix.release(key)
+                    lastRelease = now
+                }
                 return "ok"
             case "release-all":
                 matrix.pressed.forEach { matrix.release($0) }
@@ -58,14 +73,31 @@ public final class SimulatedBoard: @unchecked Sendable {
         }
     }
 
-    private func awaitScreen(_ wanted: String, milliseconds: Int) -> String {
+    private func awaitScreen(_ wanted: String, prefixes: Bool, milliseconds: Int) -> String {
         let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
         return condition.withLock {
             while true {
-                let rows = display.visibleLines.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "|")
-                if rows == wanted { return "ok " + rows }
+                let visible = display.visibleLines.map { $0.trimmingCharacters(in: .whitespaces) }
+                let rows = visible.joined(separator: "|")
+                let patterns = wanted.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                if visible.count == patterns.count, zip(visible, patterns).allSatisfy({ prefixes ? $0.hasPrefix($1) : $0 == $1 }) {
+                    return "ok " + rows
+                }
                 if !condition.wait(until: deadline) { return "error screen is " + rows }
             }
+        }
+    }
+
+    private var now: UInt64 { DispatchTime.now().uptimeNanoseconds - started }
+
+    private func awaitReleased(milliseconds: Int) -> String {
+        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+        let settled = UInt64(2 * board.keypad.debounceMilliseconds) * 1_000_000
+        return condition.withLock {
+            while lastRead < lastRelease + settled {
+                if !condition.wait(until: deadline) { return "error the keypad was not scanned for \(2 * board.keypad.debounceMilliseconds) ms after the release" }
+            }
+            return "ok"
         }
     }
 
@@ -75,11 +107,12 @@ public final class SimulatedBoard: @unchecked Sendable {
         for (offset, level) in zip(offsets, levelText) { levels[offset] = level == "1" }
         let d = board.display
         display.pins(rs: levels[d.rs.offset] ?? false, e: levels[d.e.offset] ?? false,
-                     data: d.data.map { levels[$0.offset] ?? false }, now: DispatchTime.now().uptimeNanoseconds - started)
+                     data: d.data.map { levels[$0.offset] ?? false }, now: now)
         return "OK"
     }
 
     private func read(_ offsetList: String) -> String {
+        lastRead = now
         let columns = board.keypad.columns.map { levels[$0.offset] ?? true }
         let rows = matrix.rowLevels(columnLevels: columns)
         let rowIndex = Dictionary(uniqueKeysWithValues: board.keypad.rows.enumerated().map { ($0.element.offset, $0.offset) })

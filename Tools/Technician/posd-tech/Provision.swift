@@ -5,6 +5,7 @@ import Fares
 import Foundation
 import Hex
 import Settings
+import StoreAndForward
 import Terminal
 
 struct Provision: ParsableCommand {
@@ -55,6 +56,12 @@ struct Provision: ParsableCommand {
     @Option(help: "Validators: route definition for distance fares (copied into the data directory).")
     var route: String?
 
+    @Option(help: "Cashiers: file holding the supervisor PIN (4-12 digits) settling from the keypad asks for; stored hashed.")
+    var supervisorPinFile: String?
+
+    @Option(help: "Cashiers: time of day (HH:MM, terminal time) posd run settles by itself, retrying until balanced.")
+    var settleAt: String?
+
     @Option(help: "User that runs posd: the token file is made theirs (needs root).")
     var owner: String?
 
@@ -84,6 +91,24 @@ struct Provision: ParsableCommand {
         if mode == .validator {
             try step("checking the validator's line", exit: TechExit.configuration) {
                 guard line != nil else { throw Failure("a validator needs --line") }
+            }
+        }
+        if mode == .cashier {
+            try step("checking the cashier's board", exit: TechExit.configuration) {
+                guard let definition else { throw Failure("a cashier needs --board (its keypad and display)") }
+                let missing = definition.missingCashierKeys
+                guard missing.isEmpty else { throw Failure("board \(definition.name) has no \(missing.joined(separator: ", ")) key: a cashier needs them") }
+            }
+        }
+        let supervisorPIN = try supervisorPinFile.map { path in
+            try step("reading the supervisor PIN", exit: TechExit.configuration) { () throws -> SupervisorPIN in
+                let pin = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                do { return try SupervisorPIN(pin: pin) } catch { throw Failure("\(error)") }
+            }
+        }
+        if let settleAt {
+            try step("checking --settle-at \(settleAt)", exit: TechExit.configuration) {
+                guard SettlementSchedule(settleAt) != nil else { throw Failure("--settle-at wants HH:MM (24-hour), e.g. 22:30") }
             }
         }
         let routeData = try route.map { path in
@@ -127,7 +152,8 @@ struct Provision: ParsableCommand {
         let settings = TerminalSettings(terminalID: terminalId, clearingURL: clearingUrl, mode: mode, board: board.map { URL(fileURLWithPath: $0).path },
                                         cardReader: cardReader, psamReader: psamReader, line: line, stop: stop,
                                         route: routeData == nil ? nil : "route.json",
-                                        clearingCA: anchor == nil ? nil : TerminalSettings.clearingCAFileName)
+                                        clearingCA: anchor == nil ? nil : TerminalSettings.clearingCAFileName,
+                                        supervisorPIN: supervisorPIN, settleAt: settleAt)
         try step("writing \(TerminalSettings.url(in: data).path)", exit: TechExit.cannotWrite) { try settings.save(in: data) }
         print("terminal \(terminalId) provisioned as a \(mode.rawValue)")
     }
