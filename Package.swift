@@ -13,7 +13,7 @@ import PackageDescription
 //   BoardDefinition  Board/boards/<name>/board.json decoded and checked   -> LineIO
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   SimLink      the bench's LinePort: the board simulator's lines over a Unix socket
-//   LineServer   line-per-request Unix socket server (simulator control, board lines)
+//   LineServer   line-per-request Unix socket server (simulator control, board lines, posd's vehicle feed)
 //   Cashier      the cashier's screens and keys as a pure state machine  -> Purse
 //   Fares        transit fares: flat, distance, transfers, double taps     pure -> Purse
 //   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
@@ -110,7 +110,7 @@ let package = Package(
             name: "posd",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
-                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel",
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel", "LineServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

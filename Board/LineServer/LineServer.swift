@@ -12,10 +12,13 @@ import Glibc
 public final class ControlServer: @unchecked Sendable {
     private let path: String
     private let handler: @Sendable (String) -> String
+    /// A longer line ends its connection (nil: no bound, for the simulators' own tools).
+    private let maxLineBytes: Int?
     private var listener: Int32 = -1
 
-    public init(path: String, handler: @escaping @Sendable (String) -> String) {
+    public init(path: String, maxLineBytes: Int? = nil, handler: @escaping @Sendable (String) -> String) {
         self.path = path
+        self.maxLineBytes = maxLineBytes
         self.handler = handler
     }
 
@@ -41,7 +44,7 @@ public final class ControlServer: @unchecked Sendable {
                 return
             }
             let thread = Thread { [self] in
-                var reader = LineReader(fd: client)
+                var reader = LineReader(fd: client, maxLineBytes: maxLineBytes)
                 while let line = reader.next(), writeAll(client, Array((handler(line) + "\n").utf8)) {}
                 close(client)
             }
@@ -91,6 +94,7 @@ private func unixAddress(_ path: String) throws -> sockaddr_un {
 /// Lines from a socket, read in blocks.
 private struct LineReader {
     let fd: Int32
+    var maxLineBytes: Int? = nil
     var buffer: [UInt8] = []
 
     mutating func next() -> String? {
@@ -100,6 +104,7 @@ private struct LineReader {
                 buffer.removeSubrange(...newline)
                 return line
             }
+            if let maxLineBytes, buffer.count > maxLineBytes { return nil }
             var chunk = [UInt8](repeating: 0, count: 512)
             let n = read(fd, &chunk, chunk.count)
             if n < 0 && errno == EINTR { continue }

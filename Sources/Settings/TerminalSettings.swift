@@ -24,6 +24,8 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
     /// the one anchor its HTTPS certificate must chain to. None for plain
     /// HTTP to loopback (the bench).
     public var clearingCA: String?
+    /// Validators: the Unix socket the vehicle computer reports the stop on.
+    public var vehicleSocket: String?
     /// Cashiers: the PIN settling from the keypad asks for (hashed).
     public var supervisorPIN: SupervisorPIN?
     /// Cashiers: the time of day (`HH:MM`, terminal time) `posd run` settles by itself.
@@ -31,7 +33,7 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
 
     public init(terminalID: String, clearingURL: String, mode: Mode, board: String?, cardReader: String, psamReader: String,
                 line: UInt16? = nil, stop: UInt16? = nil, route: String? = nil, clearingCA: String? = nil,
-                supervisorPIN: SupervisorPIN? = nil, settleAt: String? = nil) {
+                supervisorPIN: SupervisorPIN? = nil, settleAt: String? = nil, vehicleSocket: String? = nil) {
         self.terminalID = terminalID
         self.clearingURL = clearingURL
         self.mode = mode
@@ -44,12 +46,13 @@ public struct TerminalSettings: Codable, Equatable, Sendable {
         self.clearingCA = clearingCA
         self.supervisorPIN = supervisorPIN
         self.settleAt = settleAt
+        self.vehicleSocket = vehicleSocket
     }
 
     enum CodingKeys: String, CodingKey {
         case mode, board, line, stop, route
         case terminalID = "terminal_id", clearingURL = "clearing_url", cardReader = "card_reader", psamReader = "psam_reader"
-        case clearingCA = "clearing_ca", supervisorPIN = "supervisor_pin", settleAt = "settle_at"
+        case clearingCA = "clearing_ca", supervisorPIN = "supervisor_pin", settleAt = "settle_at", vehicleSocket = "vehicle_socket"
     }
 
     public static let fileName = "terminal.json"

@@ -34,11 +34,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level on stderr.")
     var logLevel = "notice"
 
+    @Option(help: "Validators: seconds after the vehicle's last stop report that the provisioned stop prices taps again.")
+    var vehicleStaleSeconds = 120
+
     @Option(help: "Seconds between tries of a scheduled settlement (settle_at) that has not balanced.")
     var settleRetrySeconds = 300
 
     func validate() throws {
         try require(settleRetrySeconds, in: 1...86_400, "settle-retry-seconds")
+        try require(vehicleStaleSeconds, in: 1...86_400, "vehicle-stale-seconds")
         try require(uploadIntervalSeconds, in: 1...86_400, "upload-interval-seconds")
         try require(syncIntervalSeconds, in: 1...604_800, "sync-interval-seconds")
     }
@@ -87,7 +91,9 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(configurationFailure)
             }
             let validator = try Validator(line: line, stop: settings.stop ?? 0, route: settings.route.map { data.url.appendingPathComponent($0).path },
-                                          board: settings.board, core: core, readers: readers, recoveryWaitSeconds: 10)
+                                          board: settings.board, core: core, readers: readers, recoveryWaitSeconds: 10,
+                                          vehicleFeed: settings.vehicleSocket, staleAfter: .seconds(vehicleStaleSeconds),
+                                          statusFile: data.url.appendingPathComponent(VehicleStatus.fileName))
             loop = TerminalLoop { shouldStop in _ = validator.serve(taps: 0, waitMilliseconds: 1000, shouldStop: shouldStop) }
         case .cashier:
             guard let board = settings.board else {

@@ -4,6 +4,7 @@ import Cashier
 import Fares
 import Foundation
 import Journal
+import LineServer
 import Purse
 import StoreAndForward
 import Terminal
@@ -66,19 +67,22 @@ struct Validator {
     let panel: BoardPanel?
     let screen: ValidatorScreen
     let line: UInt16
-    let stop: UInt16
+    /// The provisioned stop, or the vehicle computer's while its feed is fresh.
+    let position: VehiclePosition
     /// A route for distance fares; nil: the platform's flat fare.
     let route: Route?
-    let stopName: String?
     let recoveryWaitSeconds: UInt32
     let json: Bool
+    /// The vehicle feed's socket server, while it serves.
+    private let feed: ControlServer?
 
+    /// `vehicleFeed`: serve the vehicle computer's feed on this socket path,
+    /// a report older than `staleAfter` giving way to the provisioned `stop`.
     init(line: UInt16, stop: UInt16, route: String?, board: String?, core: TerminalCore, readers: ReaderOptions,
-         recoveryWaitSeconds: UInt32) throws {
+         recoveryWaitSeconds: UInt32, vehicleFeed: String? = nil, staleAfter: Duration = .seconds(120), statusFile: URL? = nil) throws {
         journal = core.journal
         parameters = core.parameters
         self.line = line
-        self.stop = stop
         if let route {
             let definition: Route
             do {
@@ -93,11 +97,16 @@ struct Validator {
         } else {
             self.route = nil
         }
+        var log: (@Sendable (String) -> Void)?
+        if vehicleFeed != nil { log = { message in logLine(message) } }
+        let position = VehiclePosition(line: line, provisionedStop: stop, stopCount: self.route?.stops.count, staleAfter: staleAfter,
+                                       statusFile: statusFile, log: log)
+        self.position = position
+        feed = try vehicleFeed.map { path in try position.serve(at: path) }
         panel = try board.map { try BoardPanel(board: $0) }
         screen = ValidatorScreen(width: panel?.definition.display.columns ?? 16, height: panel?.definition.display.rows ?? 2)
-        stopName = self.route.map { $0.stops[Int(stop)] }
         try panel?.display.initialize()
-        try panel?.display.show(screen.idle(line: line, stop: stopName))
+        try panel?.display.show(screen.idle(line: line, stop: self.route.map { $0.stops[Int(stop)] }))
         terminal = try readers.terminal(core)
         self.recoveryWaitSeconds = recoveryWaitSeconds
         json = readers.json
@@ -108,7 +117,7 @@ struct Validator {
     func rules() -> (rules: FareRules, mostCharged: UInt32) {
         let fares = parameters.current.parameters?.fares
         let mode: FareRules.Mode = route.map { .distance($0) } ?? .flat(fares?.flat ?? 200)
-        let rules = FareRules(mode: mode, line: line, stop: stop, terminal: terminal.psam.terminalNumber,
+        let rules = FareRules(mode: mode, line: line, stop: position.current().stop, terminal: terminal.psam.terminalNumber,
                               transferWindowSeconds: fares?.transferWindowSeconds ?? 5400, transferDiscount: fares?.transferDiscount ?? 100)
         let mostCharged = switch mode {
         case .flat(let fare): UInt32(clamping: fare)
@@ -116,6 +125,9 @@ struct Validator {
         }
         return (rules, mostCharged)
     }
+
+    /// The idle screen at the stop in use now.
+    var idleScreen: [String] { screen.idle(line: line, stop: route.map { $0.stops[Int(position.current().stop)] }) }
 
     /// Until the readers are usable (or `shouldStop`): they come back by
     /// themselves (pcscd restarted, a reader plugged back, a PSAM put back);
@@ -134,7 +146,7 @@ struct Validator {
         }
         guard shown != nil else { return false }
         FileHandle.standardError.write(Data("posd: taps again: the readers are back\n".utf8))
-        try? panel?.display.show(screen.idle(line: line, stop: stopName))
+        try? panel?.display.show(idleScreen)
         return true
     }
 
@@ -144,8 +156,13 @@ struct Validator {
     func serve(taps: Int, waitMilliseconds: UInt32, shouldStop: () -> Bool = { false }) -> Int32 {
         var served = 0
         var exitCode: Int32 = 0
+        var idle = idleScreen
         while (taps == 0 || served < taps) && !shouldStop() {
             awaitReaders(shouldStop: shouldStop)
+            if idleScreen != idle {  // the bus moved on while nobody tapped
+                idle = idleScreen
+                try? panel?.display.show(idle)
+            }
             let outcome: PurchaseOutcome
             do {
                 outcome = try terminal.tap(time: journal.transactionTime(), timeoutMilliseconds: waitMilliseconds, journal: journal,
@@ -189,8 +206,14 @@ struct Validator {
                     continue
                 }
             }
-            try? panel?.display.show(screen.idle(line: line, stop: stopName))
+            idle = idleScreen
+            try? panel?.display.show(idle)
         }
         return exitCode
     }
+}
+
+/// One line to the log (stderr), as the rest of posd's terminal loops write it.
+@Sendable func logLine(_ message: String) {
+    FileHandle.standardError.write(Data("posd: \(message)\n".utf8))
 }

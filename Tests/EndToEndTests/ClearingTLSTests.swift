@@ -75,7 +75,7 @@ import VirtualCards
         #expect(requests.allSatisfy { $0.hasPrefix("https ") && $0.hasSuffix("bearer=present") }, "\(requests)")
 
         // Diagnostics name the platform's certificate, and warn before it lapses.
-        let report = try diagnostics(bench)
+        let report = try bench.diagnostics()
         let certificate = try #require(report.checks.first { $0.name == "clearing certificate" }, "\(report.checks.map(\.name))")
         #expect(certificate.ok, "\(certificate.detail)")
         #expect(certificate.figures["issuer"]?.text?.contains("Test Clearing CA") == true, "\(certificate.figures)")
@@ -87,42 +87,9 @@ import VirtualCards
         var moved = settings
         moved.clearingURL = try #require(lapsing.httpsURL)
         try moved.save(in: bench.data)
-        let warned = try #require(try diagnostics(bench).checks.first { $0.name == "clearing certificate" })
+        let warned = try #require(try bench.diagnostics().checks.first { $0.name == "clearing certificate" })
         #expect(warned.ok && warned.detail.hasPrefix("WARNING expires within 30 days"), "\(warned.detail)")
         #expect(warned.figures["days_left"]?.number == 10 && warned.figures["expires_soon"]?.flag == true, "\(warned.figures)")
         #expect(lapsing.requests.allSatisfy { $0.hasPrefix("https ") }, "\(lapsing.requests)")
-    }
-
-    struct Report: Decodable {
-        struct Check: Decodable {
-            var name: String
-            var ok: Bool
-            var detail: String
-            var figures: [String: Figure]
-        }
-        var checks: [Check]
-    }
-
-    enum Figure: Decodable {
-        case number(Int), text(String), flag(Bool), other
-
-        init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let value = try? container.decode(Bool.self) { self = .flag(value) }
-            else if let value = try? container.decode(Int.self) { self = .number(value) }
-            else if let value = try? container.decode(String.self) { self = .text(value) }
-            else { self = .other }
-        }
-        var number: Int? { if case .number(let value) = self { value } else { nil } }
-        var text: String? { if case .text(let value) = self { value } else { nil } }
-        var flag: Bool? { if case .flag(let value) = self { value } else { nil } }
-    }
-
-    func diagnostics(_ bench: FieldBench) throws -> Report {
-        let run = try bench.pcscd.runTool(["diagnostics", "--data-dir", bench.data.path, "--json", "--round-trips", "1"], tool: "posd-tech")
-        guard let report = try? JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8)) else {
-            throw HarnessError("diagnostics printed no report: \(run.stdout)\(run.stderr)")
-        }
-        return report
     }
 }

@@ -120,3 +120,40 @@ final class FieldBench {
         return line.line
     }
 }
+
+/// `posd-tech diagnostics --json` as a script reads it.
+extension FieldBench {
+    struct Report: Decodable {
+        struct Check: Decodable {
+            var name: String
+            var ok: Bool
+            var detail: String
+            var figures: [String: Figure]
+        }
+        var checks: [Check]
+    }
+
+    enum Figure: Decodable {
+        case number(Int), text(String), flag(Bool), other
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Bool.self) { self = .flag(value) }
+            else if let value = try? container.decode(Int.self) { self = .number(value) }
+            else if let value = try? container.decode(String.self) { self = .text(value) }
+            else { self = .other }
+        }
+        var number: Int? { if case .number(let value) = self { value } else { nil } }
+        var text: String? { if case .text(let value) = self { value } else { nil } }
+        var flag: Bool? { if case .flag(let value) = self { value } else { nil } }
+    }
+
+    /// `posd-tech diagnostics --json` beside the running terminal, decoded.
+    func diagnostics() throws -> Report {
+        let run = try pcscd.runTool(["diagnostics", "--data-dir", data.path, "--json", "--round-trips", "1"], tool: "posd-tech")
+        guard let report = try? JSONDecoder().decode(Report.self, from: Data(run.stdout.utf8)) else {
+            throw HarnessError("diagnostics printed no report: \(run.stdout)\(run.stderr)")
+        }
+        return report
+    }
+}

@@ -34,7 +34,11 @@ struct BoardSim: ParsableCommand {
     struct Control: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send one command to a running board.",
-            discussion: "Commands: press <key>, release <key>, release-all, screen, signals. Hold two keys: press both.")
+            discussion: """
+                Commands: press <key>, release <key>, release-all, screen, await-screen <ms> <rows>, \
+                await-screen-prefix <ms> <rows>, await-released <ms>, signals. Hold two keys: press both. \
+                Any line server answers it too (posd's vehicle feed: STOP, WHERE).
+                """)
 
         @OptionGroup var arguments: ControlArguments
 

@@ -102,6 +102,19 @@ struct Diagnostics: AsyncParsableCommand {
             return ("terminal \(settings.terminalID), \(settings.mode.rawValue), platform \(settings.clearingURL)",
                     ["terminal_id": .text(settings.terminalID), "mode": .text(settings.mode.rawValue), "clearing_url": .text(settings.clearingURL)])
         }
+        if let settings, settings.mode == .validator, settings.vehicleSocket != nil {
+            check("vehicle feed", figures: { () throws -> (String, [String: Figure]) in
+                guard let status = VehicleStatus.load(from: data) else {
+                    throw Failure("no position recorded yet (posd run writes \(VehicleStatus.fileName) once it serves)")
+                }
+                let figures: [String: Figure] = ["line": .int(Int(status.line)), "stop": .int(Int(status.stop)), "source": .text(status.source),
+                                                 "updated_at": .text(status.updatedAt)]
+                guard status.source == "feed" else {
+                    throw Failure("no vehicle feed since \(status.updatedAt): the provisioned stop \(status.stop) prices taps")
+                }
+                return ("stop \(status.stop) of line \(status.line) from the vehicle feed (since \(status.updatedAt))", figures)
+            })
+        }
         let cardReader = settings?.cardReader ?? "Virtual PCD 00 00", psamReader = settings?.psamReader ?? "Virtual PCD 00 01"
         // Beside a live terminal: its readers, PSAM and panel are its own; only what can be read without them is checked.
         let service = ServiceLock.runningService(in: data)

@@ -56,6 +56,9 @@ struct Provision: ParsableCommand {
     @Option(help: "Validators: route definition for distance fares (copied into the data directory).")
     var route: String?
 
+    @Option(help: "Validators: Unix socket path the vehicle computer reports the current stop on (see README, \"The vehicle feed\").")
+    var vehicleSocket: String?
+
     @Option(help: "Cashiers: file holding the supervisor PIN (4-12 digits) settling from the keypad asks for; stored hashed.")
     var supervisorPinFile: String?
 
@@ -91,6 +94,11 @@ struct Provision: ParsableCommand {
         if mode == .validator {
             try step("checking the validator's line", exit: TechExit.configuration) {
                 guard line != nil else { throw Failure("a validator needs --line") }
+                if let vehicleSocket {
+                    guard vehicleSocket.hasPrefix("/"), vehicleSocket.utf8.count < 104 else {
+                        throw Failure("--vehicle-socket wants an absolute path under 104 bytes")
+                    }
+                }
             }
         }
         if mode == .cashier {
@@ -153,7 +161,7 @@ struct Provision: ParsableCommand {
                                         cardReader: cardReader, psamReader: psamReader, line: line, stop: stop,
                                         route: routeData == nil ? nil : "route.json",
                                         clearingCA: anchor == nil ? nil : TerminalSettings.clearingCAFileName,
-                                        supervisorPIN: supervisorPIN, settleAt: settleAt)
+                                        supervisorPIN: supervisorPIN, settleAt: settleAt, vehicleSocket: vehicleSocket)
         try step("writing \(TerminalSettings.url(in: data).path)", exit: TechExit.cannotWrite) { try settings.save(in: data) }
         print("terminal \(terminalId) provisioned as a \(mode.rawValue)")
     }
