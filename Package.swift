@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "ClearingTests",
             dependencies: [
-                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "Settings", "clearing-platform", "posd",
+                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "Settings", "Terminal", "Purse", "clearing-platform", "posd",
                 "posd-tech",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -75,7 +75,6 @@ public struct ClearingClient: ClearingService {
         if status == .notModified { return Answer(body: .unchanged, serverDate: date) }
         try Self.check(status, headers, body)
         let parameters: Parameters = try Self.decode(body)
-        if let problem = parameters.problem { throw .malformedAnswer("parameters: \(problem)") }
         return Answer(body: .changed(parameters, etag: headers.first(name: "ETag")), serverDate: date)
     }
 

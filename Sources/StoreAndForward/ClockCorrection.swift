@@ -13,8 +13,14 @@ public enum ClockCorrection {
 
     /// Compares the corrected local clock with the platform's; past the
     /// tolerance, adopts the platform's time. Returns the new offset when it changed.
+    /// The platform's `Date` is believed only inside these years: a date a
+    /// card cannot hold, or a platform that lies, must not move every
+    /// transaction's date out of the cards' range.
+    public static let plausible = Date(timeIntervalSince1970: 946_684_800)..<Date(timeIntervalSince1970: 4_102_444_800)  // 2000-01-01 ..< 2100-01-01 UTC
+
     @discardableResult
     public static func observe(serverDate: Date, localNow: Date = Date(), journal: Journal) throws(JournalError) -> Int? {
+        guard plausible.contains(serverDate), abs(localNow.timeIntervalSince1970) < 1e12 else { return nil }
         let current = journal.clockOffsetSeconds
         let corrected = localNow.addingTimeInterval(Double(current))
         guard abs(serverDate.timeIntervalSince(corrected)) > Double(toleranceSeconds) else { return nil }
@@ -26,6 +32,10 @@ public enum ClockCorrection {
     /// `observe`, for any platform answer: a correction is logged, a failure to store it too.
     static func follow(_ serverDate: Date?, journal: Journal, logger: Logger) {
         guard let serverDate else { return }
+        guard plausible.contains(serverDate) else {
+            logger.warning("the clearing platform's Date is implausible: clock left alone", metadata: ["date": "\(serverDate)"])
+            return
+        }
         do {
             if let offset = try observe(serverDate: serverDate, journal: journal) {
                 logger.notice("clock corrected from the clearing platform's Date", metadata: ["offset_s": "\(offset)"])

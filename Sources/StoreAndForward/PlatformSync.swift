@@ -50,6 +50,8 @@ public struct PlatformSync: Sendable {
         let answer = try await service.parameters(ifNoneMatch: held == nil ? nil : etag)
         ClockCorrection.follow(answer.serverDate, journal: journal, logger: logger)
         guard case .changed(let parameters, let newTag) = answer.body else { return nil }
+        // Values a tap cannot compute with are never stored: the ones held stay in force.
+        if let problem = parameters.problem { throw .malformedAnswer("parameters: \(problem)") }
         do {
             let encoded = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
             try journal.setSettings([Self.parametersKey: encoded, Self.etagKey: newTag ?? ""])

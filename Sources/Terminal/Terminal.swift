@@ -127,10 +127,23 @@ extension Journal {
 
 extension BCDDateTime {
     /// The terminal's local time now (the contract's dates are local).
+    /// The card's date and time for `date`. A clock outside the years a card
+    /// can hold (a real-time clock that lost its battery reads 1970) gives
+    /// the nearest end of the range, 2000-01-01 00:00:00 or 9999-12-31
+    /// 23:59:59, rather than a trap: a card checks its own validity dates
+    /// against it and refuses (`not_yet_valid`, `expired`), so a terminal
+    /// with no clock fails closed.
     public static func now(_ date: Date = Date(), calendar: Calendar = .current) -> BCDDateTime {
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return BCDDateTime(year: c.year!, month: c.month!, day: c.day!, hour: c.hour!, minute: c.minute!, second: c.second!)!
+        if let time = BCDDateTime(year: c.year ?? 0, month: c.month ?? 0, day: c.day ?? 0, hour: c.hour ?? 0, minute: c.minute ?? 0,
+                                  second: c.second ?? 0) {
+            return time
+        }
+        return (c.year ?? 0) < 2000 ? earliest : latest
     }
+
+    static let earliest = BCDDateTime(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0)!
+    static let latest = BCDDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59)!
 }
 
 /// Why no sale can be made right now, and which part of the hardware is at
