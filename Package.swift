@@ -176,7 +176,7 @@ let package = Package(
             path: "Tools/Benchmarks/purchase-bench"),
 
         .target(
-            name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816", "PCSC", "VirtualCards"],
+            name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816", "PCSC", "VirtualCards", "BoardDefinition"],
             path: "Tools/Benchmarks/BenchSupport"),
         .executableTarget(
             name: "transit-bench",
@@ -227,7 +227,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "Journal", "TestSupport", "posd", "vcard",
-                "LineServer", "clearing-platform", "Fares", "Settings", "posd-tech",
+                "LineServer", "clearing-platform", "Fares", "Settings", "posd-tech", "BoardDefinition",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

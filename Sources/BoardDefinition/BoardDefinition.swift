@@ -32,7 +32,18 @@ public struct BoardDefinition: Codable, Equatable, Sendable {
     public struct Readers: Codable, Equatable, Sendable {
         public var card: String
         public var psam: String
+
+        public init(card: String, psam: String) {
+            self.card = card
+            self.psam = psam
+        }
     }
+
+    /// The bench's readers: vpcd's two slots, as both shipped simulated
+    /// boards name them. The one place they are written outside board files,
+    /// for the bench's one-shot commands run without a board or a
+    /// provisioned terminal; a terminal's readers are its board's.
+    public static let benchReaders = Readers(card: "Virtual PCD 00 00", psam: "Virtual PCD 00 01")
 
     public enum Lines: String, Codable, Sendable {
         /// libgpiod on the terminal.

@@ -29,7 +29,7 @@ public final class Terminal {
         /// Where every tap's APDUs go (card and PSAM), for diagnostics.
         public var recorder: FlightRecorder?
 
-        public init(cardReader: String = "Virtual PCD 00 00", psamReader: String = "Virtual PCD 00 01",
+        public init(cardReader: String, psamReader: String,
                     profiles: [PurseProfile] = PurseProfile.allCases, psamWaitMilliseconds: UInt32 = 5_000,
                     offlineLimits: OfflineLimits = .standard, log: @escaping @Sendable (String) -> Void = { _ in }) {
             self.log = log

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BoardDefinition
 import Cashier
 import ClearingAPI
 import Foundation
@@ -19,11 +20,11 @@ struct Posd: AsyncParsableCommand {
 
 /// Reader options shared by the subcommands.
 struct ReaderOptions: ParsableArguments {
-    @Option(help: "PC/SC reader holding the customer's card.")
-    var cardReader = "Virtual PCD 00 00"
+    @Option(help: "PC/SC reader holding the customer's card (default: the bench's, vpcd slot 0).")
+    var cardReader = BoardDefinition.benchReaders.card
 
-    @Option(help: "PC/SC reader holding the PSAM.")
-    var psamReader = "Virtual PCD 00 01"
+    @Option(help: "PC/SC reader holding the PSAM (default: the bench's, vpcd slot 1).")
+    var psamReader = BoardDefinition.benchReaders.psam
 
     @Option(help: "Seconds to wait for a card.")
     var waitSeconds: UInt32 = 30

@@ -1,3 +1,4 @@
+import BoardDefinition
 import Foundation
 import Journal
 import Purse
@@ -70,7 +71,7 @@ extension PurchaseEndToEndTests {
         let bench = try SimulatedTerminal(card: .testCard1())
         defer { try? bench.close() }
         let journal = Journal(directory: bench.directory.appendingPathComponent("data"))
-        let limited = try Terminal(.init(offlineLimits: OfflineLimits(maxRecords: 100, maxAmount: 300, maxHours: 168)))
+        let limited = try Terminal(.init(cardReader: BoardDefinition.benchReaders.card, psamReader: BoardDefinition.benchReaders.psam, offlineLimits: OfflineLimits(maxRecords: 100, maxAmount: 300, maxHours: 168)))
         guard case .approved = try limited.purchase(amount: 200, time: .now(), timeoutMilliseconds: 10_000, journal: journal) else {
             Issue.record("the first sale fits the limit")
             return

@@ -1,3 +1,4 @@
+import BoardDefinition
 import Foundation
 import Hex
 import IssuerCrypto
@@ -30,7 +31,7 @@ final class SimulatedTerminal {
                         stateFile: directory.appendingPathComponent("psam.json"))
         psam.start()
         card.start()
-        terminal = try Terminal(.init())
+        terminal = try Terminal(.init(cardReader: BoardDefinition.benchReaders.card, psamReader: BoardDefinition.benchReaders.psam))
     }
 
     /// The card's and PSAM's persisted state, read back from their files.

@@ -1,3 +1,4 @@
+import BoardDefinition
 import Foundation
 import Journal
 import PCSC
@@ -21,7 +22,8 @@ extension PurchaseEndToEndTests {
         try JSONEncoder().encode(route).write(to: routeFile)
         return try run("posd-tech", ["provision", "--data-dir", data.path, "--terminal-id", terminal, "--clearing-url", url ?? platform.url,
                                      "--token-file", tokenFile.path, "--mode", "validator", "--line", "18", "--stop", "1",
-                                     "--route", routeFile.path])
+                                     "--route", routeFile.path, "--card-reader", BoardDefinition.benchReaders.card,
+                                     "--psam-reader", BoardDefinition.benchReaders.psam])
     }
 
     @Test func provisionDiagnoseRunAndStopDuringATap() async throws {

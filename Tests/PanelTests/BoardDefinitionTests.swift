@@ -36,6 +36,7 @@ import Testing
     func everyShippedBoardHasTheCashiersKeys(_ name: String) throws {
         let board = try BoardDefinition.load(Self.boards.appendingPathComponent("\(name)/board.json"))
         #expect(board.missingCashierKeys.isEmpty, "\(board.missingCashierKeys)")
+        #expect(board.readers == BoardDefinition.benchReaders, "the bench's readers are the shipped boards' (vpcd's two slots)")
     }
 
     @Test func anUnknownKeyIsNamedAndAMissingOneFound() throws {

@@ -49,7 +49,7 @@ import TestSupport
 
     static func sale(_ readers: ScriptedReaders, _ journal: Journal, asked: inout [CardNumber]) throws -> PurchaseOutcome {
         var calls: [CardNumber] = []
-        let outcome = try Terminal(.init(), readers: readers).purchase(amount: 250, time: time, timeoutMilliseconds: 1000, journal: journal,
+        let outcome = try Terminal(.init(cardReader: "card", psamReader: "psam"), readers: readers).purchase(amount: 250, time: time, timeoutMilliseconds: 1000, journal: journal,
                                                                       recoveryWaitMilliseconds: 10_000) { calls.append($0) }
         asked = calls
         return outcome
@@ -116,7 +116,7 @@ import TestSupport
             connectsBeforeTheTime = readers.cards.count
             return Self.time
         }
-        _ = try Terminal(.init(), readers: readers).purchase(amount: 250, time: time(), timeoutMilliseconds: 1000, journal: journal)
+        _ = try Terminal(.init(cardReader: "card", psamReader: "psam"), readers: readers).purchase(amount: 250, time: time(), timeoutMilliseconds: 1000, journal: journal)
         #expect(connectsBeforeTheTime == 1, "the time was read after the card connected")
     }
 }

@@ -1,3 +1,4 @@
+import BoardDefinition
 import PCSC
 import VirtualCards
 
@@ -5,7 +6,7 @@ import VirtualCards
 /// and 1, without state files (their disk writes are not posd's cost) and
 /// with a fixed card random, so a recorded tap replays byte for byte.
 public final class BenchSimulators {
-    public static let readers = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+    public static let readers = [BoardDefinition.benchReaders.card, BoardDefinition.benchReaders.psam]
     public let card: VPCDHost<SimulatedPurseCard>
     public let psam: VPCDHost<SimulatedPSAM>
 

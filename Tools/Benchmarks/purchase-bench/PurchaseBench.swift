@@ -33,7 +33,7 @@ struct PurchaseBench: ParsableCommand {
         defer { simulators.stop() }
         let (card, psam) = (simulators.card, simulators.psam)
 
-        let terminal = try Terminal(.init())
+        let terminal = try Terminal(.init(cardReader: BenchSimulators.readers[0], psamReader: BenchSimulators.readers[1]))
         let time = BCDDateTime.now()
         let flow = PurchaseFlow(recordPending: { _ in })
         let rounds = warmup + taps

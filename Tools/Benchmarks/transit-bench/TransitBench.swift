@@ -47,7 +47,7 @@ struct TransitBench: ParsableCommand {
         let (card, psam) = (simulators.card, simulators.psam)
         let base = try benchDirectory(under: directory, "transit-bench")
         defer { try? FileManager.default.removeItem(at: base) }
-        let terminal = try Terminal(.init())
+        let terminal = try Terminal(.init(cardReader: BenchSimulators.readers[0], psamReader: BenchSimulators.readers[1]))
         let us = terminal.psam.terminalNumber
         let tapOn = rules(stop: 0, terminal: us), tapOff = rules(stop: 3, terminal: us)
         let time = BCDDateTime.now()

@@ -115,7 +115,7 @@ struct Diagnostics: AsyncParsableCommand {
                 return ("stop \(status.stop) of line \(status.line) from the vehicle feed (since \(status.updatedAt))", figures)
             })
         }
-        let cardReader = settings?.cardReader ?? "Virtual PCD 00 00", psamReader = settings?.psamReader ?? "Virtual PCD 00 01"
+        // The readers are the provisioned terminal's (its board's): none to check before provisioning.
         // Beside a live terminal: its readers, PSAM and panel are its own; only what can be read without them is checked.
         let service = ServiceLock.runningService(in: data)
         if let service {
@@ -124,7 +124,7 @@ struct Diagnostics: AsyncParsableCommand {
                  ["pid": .int(Int(service.pid)), "mode": .text(service.mode)])
             }
         }
-        if service == nil {
+        if service == nil, let cardReader = settings?.cardReader, let psamReader = settings?.psamReader {
             check("readers") { try TerminalChecks.readers(cardReader, psamReader) }
             var terminal: Terminal?
             check("PSAM") {

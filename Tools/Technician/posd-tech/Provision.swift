@@ -41,10 +41,10 @@ struct Provision: ParsableCommand {
     @Option(help: "Board definition (keypad, display, LEDs, buzzer, readers).")
     var board: String?
 
-    @Option(help: "PC/SC reader of the customer's card (default: the board's, else the bench's).")
+    @Option(help: "PC/SC reader of the customer's card (default: the board's).")
     var cardReader: String?
 
-    @Option(help: "PC/SC reader of the PSAM (default: the board's, else the bench's).")
+    @Option(help: "PC/SC reader of the PSAM (default: the board's).")
     var psamReader: String?
 
     @Option(help: "Validators: the vehicle's line.")
@@ -129,8 +129,13 @@ struct Provision: ParsableCommand {
                 return bytes
             }
         }
-        let cardReader = cardReader ?? definition?.readers.card ?? "Virtual PCD 00 00"
-        let psamReader = psamReader ?? definition?.readers.psam ?? "Virtual PCD 00 01"
+        let (namedCard, namedPSAM) = (self.cardReader ?? definition?.readers.card, self.psamReader ?? definition?.readers.psam)
+        let (cardReader, psamReader) = try step("naming the readers", exit: TechExit.configuration) { () throws -> (String, String) in
+            guard let namedCard, let namedPSAM else {
+                throw Failure("no readers named: give --board (its readers), or --card-reader and --psam-reader")
+            }
+            return (namedCard, namedPSAM)
+        }
         let number = try step("reading the PSAM's terminal number in \(psamReader)", exit: TechExit.unavailable) {
             try Terminal(.init(cardReader: cardReader, psamReader: psamReader)).psam.terminalNumber.hex
         }
