@@ -125,8 +125,9 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     return true
 }
 
-/// A parent's blocked signals are inherited across spawn (test runners block
-/// some); a simulator must still stop on SIGTERM and SIGINT, whoever started it.
+/// A parent's blocked signals are inherited across spawn (test runners and
+/// shells block some); a simulator, or posd, must still stop on SIGTERM and
+/// SIGINT, whoever started it.
 public func unblockStopSignals() {
     var stopSignals = sigset_t()
     sigemptyset(&stopSignals)
@@ -140,6 +141,9 @@ public struct ControlArguments: ParsableArguments {
     @Argument(help: "The simulator's control socket.")
     public var socket: String
 
+    @Option(help: "Seconds to wait for the socket to accept (a simulator just started); 0: fail at once.")
+    public var waitSeconds = 0
+
     @Argument(parsing: .remaining, help: "The command.")
     public var words: [String]
 
@@ -147,8 +151,17 @@ public struct ControlArguments: ParsableArguments {
 
     /// Sends the command and prints the reply; a reply other than `ok…` fails the tool.
     public func send() throws {
-        let reply = try controlRequest(path: socket, words.joined(separator: " "))
+        let deadline = Date().addingTimeInterval(Double(min(max(waitSeconds, 0), 600)))
+        var reply: String
+        while true {
+            do {
+                reply = try controlRequest(path: socket, words.joined(separator: " "))
+                break
+            } catch where Date() < deadline {
+                usleep(50_000)  // the server is not listening yet
+            }
+        }
         print(reply)
-        if !reply.hasPrefix("ok") { throw ExitCode.failure }
+        if !reply.lowercased().hasPrefix("ok") { throw ExitCode.failure }
     }
 }

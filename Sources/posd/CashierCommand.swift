@@ -4,6 +4,7 @@ import BoardPanel
 import Cashier
 import Foundation
 import Journal
+import LineServer
 import Panel
 import Purse
 import Settings
@@ -30,6 +31,7 @@ struct CashierCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
+        unblockStopSignals()  // it runs until stopped, whoever started it
         let definition = try BoardDefinition.load(URL(fileURLWithPath: board))
         let readers = try ReaderOptions.parse(["--card-reader", definition.readers.card, "--psam-reader", definition.readers.psam])
         // No service beside it: the menu's reports work, settling is `posd settle` (or `posd run`).

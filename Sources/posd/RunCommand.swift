@@ -3,6 +3,7 @@ import ClearingAPI
 import ClearingClient
 import Foundation
 import Journal
+import LineServer
 import Logging
 import ServiceLifecycle
 import Settings
@@ -299,14 +300,4 @@ struct SystemdNotifier: Sendable {
             }
         }
     }
-}
-
-/// A test runner (or a shell) may start us with SIGTERM and SIGINT blocked;
-/// the service must hear them.
-func unblockStopSignals() {
-    var signals = sigset_t()
-    sigemptyset(&signals)
-    sigaddset(&signals, SIGTERM)
-    sigaddset(&signals, SIGINT)
-    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }

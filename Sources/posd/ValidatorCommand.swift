@@ -52,6 +52,7 @@ struct ValidatorCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
+        unblockStopSignals()  // it runs until stopped, whoever started it
         let validator = try Validator(line: line, stop: stop, route: route, board: board, core: TerminalCore(data: data, limits: limitOptions),
                                       readers: readers, recoveryWaitSeconds: recoveryWaitSeconds)
         throw ExitCode(validator.serve(taps: taps, waitMilliseconds: readers.waitSeconds * 1000))
