@@ -13,9 +13,12 @@ public final class SimulatedBoard: @unchecked Sendable {
     private var matrix: KeypadMatrix
     private var display: HD44780Model
     private let started = DispatchTime.now().uptimeNanoseconds
-    /// When a key was last released, and when the driver last read the keypad.
-    private var lastRelease: UInt64 = 0
+    /// When a key was last released; the driver's first keypad read after
+    /// it, its last one, and how many reads it has made.
+    private var lastRelease: UInt64?
+    private var upSeenSince: UInt64?
     private var lastRead: UInt64 = 0
+    private var reads = 0
 
     public init(board: BoardDefinition) {
         self.board = board
@@ -58,6 +61,7 @@ public final class SimulatedBoard: @unchecked Sendable {
                 if words[0] == "press" { matrix.press(key) } else {
                     matrix.release(key)
                     lastRelease = now
+                    upSeenSince = nil
                 }
                 return "ok"
             case "release-all":
@@ -90,12 +94,22 @@ public final class SimulatedBoard: @unchecked Sendable {
 
     private var now: UInt64 { DispatchTime.now().uptimeNanoseconds - started }
 
+    /// Waits until the driver has seen the keys up for twice the debounce
+    /// time, counted from its first scan after the release (a debouncer
+    /// times stability from what it observes, and a loaded machine scans
+    /// late), and then finished one more whole scan.
     private func awaitReleased(milliseconds: Int) -> String {
         let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
         let settled = UInt64(2 * board.keypad.debounceMilliseconds) * 1_000_000
+        let failure = "error the keypad was not scanned for \(2 * board.keypad.debounceMilliseconds) ms after the release"
         return condition.withLock {
-            while lastRead < lastRelease + settled {
-                if !condition.wait(until: deadline) { return "error the keypad was not scanned for \(2 * board.keypad.debounceMilliseconds) ms after the release" }
+            guard lastRelease != nil else { return "ok" }
+            while upSeenSince.map({ lastRead < $0 + settled }) ?? true {
+                if !condition.wait(until: deadline) { return failure }
+            }
+            let wholeScan = reads + board.keypad.columns.count + 1
+            while reads < wholeScan {
+                if !condition.wait(until: deadline) { return failure }
             }
             return "ok"
         }
@@ -113,6 +127,8 @@ public final class SimulatedBoard: @unchecked Sendable {
 
     private func read(_ offsetList: String) -> String {
         lastRead = now
+        reads += 1
+        if upSeenSince == nil, lastRelease != nil { upSeenSince = lastRead }
         let columns = board.keypad.columns.map { levels[$0.offset] ?? true }
         let rows = matrix.rowLevels(columnLevels: columns)
         let rowIndex = Dictionary(uniqueKeysWithValues: board.keypad.rows.enumerated().map { ($0.element.offset, $0.offset) })
