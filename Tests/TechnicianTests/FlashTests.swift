@@ -362,16 +362,17 @@ import TestSupport
         #expect(mode == 0o755, "installed without group or world write: \(String(mode ?? 0, radix: 8))")
 
         // Hand-made manifests a signing key should never have signed: refused by name, nothing written.
-        func hostile(_ entries: [(path: String, mode: Int)]) throws -> PosdRun {
+        func hostile(_ entries: [(path: String, mode: Int)], size: Int? = nil, signed: Bool = false) throws -> PosdRun {
             let body = Data("x".utf8)
             let manifest: [String: Any] = ["version": "11.0.0", "files": entries.map {
-                ["path": $0.path, "size": body.count, "sha256": Array(SHA256.hash(data: body)).map { String(format: "%02x", $0) }.joined(),
+                ["path": $0.path, "size": size ?? body.count, "sha256": Array(SHA256.hash(data: body)).map { String(format: "%02x", $0) }.joined(),
                  "mode": $0.mode] as [String: Any]
             }]
             let file = bench.dir.url.appendingPathComponent("crafted.bundle")
             var bytes = Data("POSDBUNDLE1\n".utf8) + (try JSONSerialization.data(withJSONObject: manifest)) + Data("\n\n".utf8)
             for _ in entries { bytes += body }
             try bytes.write(to: file)
+            if signed { _ = try bench.tech(["bundle", "sign", "--key", bench.key.path, file.path]) }
             return try bench.flash(file)
         }
         for (path, why) in [(".", "\".\" part"), ("..", "\"..\" part"), ("/etc/passwd", "absolute"), ("", "empty"), ("a/../b", "\"..\" part"),
@@ -381,6 +382,9 @@ import TestSupport
         }
         let duplicate = try hostile([("posd", 0o755), ("posd", 0o755)])
         #expect(duplicate.status == 65 && duplicate.stdout.contains("names posd twice"), "\(duplicate.stdout)")
+        // Sizes whose sum does not fit, even under the vendor's own signature: refused, not a trap.
+        let huge = try hostile([("posd", 0o755), ("posd-selftest", 0o755)], size: Int.max / 2 + 1, signed: true)
+        #expect(huge.status == 65 && huge.stdout.contains("impossible size"), "\(huge.status) \(huge.stdout)\(huge.stderr.suffix(300))")
         let setuid = try hostile([("posd", 0o4755)])
         #expect(setuid.status == 65 && setuid.stdout.contains("has mode 4755"), "\(setuid.stdout)")
         #expect(!FileManager.default.fileExists(atPath: bench.root.appendingPathComponent("a").path), "nothing written")

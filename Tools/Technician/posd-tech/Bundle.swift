@@ -61,7 +61,7 @@ struct FirmwareBundle {
             case .unsafePath(let path, let why): "the manifest names an unsafe path \(path.debugDescription): \(why)"
             case .duplicatePath(let path): "the manifest names \(path) twice"
             case .unsafeMode(let path, let mode): "\(path) has mode \(String(mode, radix: 8)): firmware files are at most 0755 (no group or world write, no set-id)"
-            case .badSize(let path): "\(path) has a negative size"
+            case .badSize(let path): "\(path) has a negative or impossible size"
             }
         }
     }
@@ -79,16 +79,21 @@ struct FirmwareBundle {
             throw Invalid.truncated("no complete manifest")
         }
         var seen = Set<String>()
+        let offset = Self.magic.count + lines[0].count + 1 + lines[1].count + 1
+        // The sizes are added up (progress, the file's expected length): their sum must fit.
+        var end = offset
         for file in manifest.files {
             if let why = Self.pathProblem(file.path) { throw Invalid.unsafePath(file.path, why: why) }
             guard seen.insert(file.path).inserted else { throw Invalid.duplicatePath(file.path) }
             guard file.mode & ~Self.allowedMode == 0 else { throw Invalid.unsafeMode(file.path, file.mode) }
-            guard file.size >= 0 else { throw Invalid.badSize(file.path) }
+            let (sum, overflow) = end.addingReportingOverflow(file.size)
+            guard file.size >= 0, !overflow else { throw Invalid.badSize(file.path) }
+            end = sum
         }
         manifestBytes = Data(lines[0])
         self.manifest = manifest
         signature = [UInt8](hex: String(decoding: lines[1], as: UTF8.self)).map { Data($0) } ?? Data()
-        payloadOffset = Self.magic.count + lines[0].count + 1 + lines[1].count + 1
+        payloadOffset = offset
     }
 
     /// The signature against the trusted keys, then every file's size and hash.
