@@ -118,7 +118,7 @@ struct Validator {
     func rules() -> (rules: FareRules, mostCharged: UInt32) {
         let fares = parameters.current.parameters?.fares
         let mode: FareRules.Mode = route.map { .distance($0) } ?? .flat(fares?.flat ?? 200)
-        let rules = FareRules(mode: mode, line: line, stop: position.current().stop, terminal: terminal.psam.terminalNumber,
+        let rules = FareRules(mode: mode, line: line, stop: position.inForce().stop, terminal: terminal.psam.terminalNumber,
                               transferWindowSeconds: fares?.transferWindowSeconds ?? 5400, transferDiscount: fares?.transferDiscount ?? 100)
         let mostCharged = switch mode {
         case .flat(let fare): UInt32(clamping: fare)

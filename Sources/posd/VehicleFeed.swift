@@ -52,14 +52,21 @@ final class VehiclePosition: Sendable {
 
     static var uptime: UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    /// The stop to price a tap at now, and where it came from.
-    func current(now: UInt64 = uptime) -> (stop: UInt16, direction: UInt8?, source: Source) {
+    /// The stop to price a tap at now, and where it came from: a read only,
+    /// as a tap needs it (no log line, no file written while a card waits).
+    func inForce(now: UInt64 = uptime) -> (stop: UInt16, direction: UInt8?, source: Source) {
         let stale = UInt64(staleAfter.components.seconds) * 1_000_000_000
-        let position: (UInt16, UInt8?, Source) = fix.withLock { fix in
+        return fix.withLock { fix in
             guard let fix, now - fix.at <= stale else { return (provisionedStop, nil, .provisioned) }
             return (fix.stop, fix.direction, .feed)
         }
-        announce(position.0, position.1, position.2)
+    }
+
+    /// `inForce`, telling a change of the stop or its source (the idle loop
+    /// asks once a second, the feed on every report).
+    func current(now: UInt64 = uptime) -> (stop: UInt16, direction: UInt8?, source: Source) {
+        let position = inForce(now: now)
+        announce(position.stop, position.direction, position.source)
         return position
     }
 
