@@ -95,6 +95,7 @@ let package = Package(
         .target(name: "FlightRecorder", dependencies: ["ISO7816", "Hex"]),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
         .target(name: "ClearingAPI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FirmwareBundle", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ClearingClient",
             dependencies: [
@@ -135,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "posd-tech",
             dependencies: [
-                "Settings", "Terminal", "Journal", "ClearingAPI", "ClearingClient", "StoreAndForward", "BoardDefinition", "BoardPanel",
+                "Settings", "Terminal", "Journal", "ClearingAPI", "ClearingClient", "StoreAndForward", "BoardDefinition", "BoardPanel", "FirmwareBundle",
                 "Fares", "FlightRecorder", "Hex", "PCSC", "Purse", "ISO7816", "Panel", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
@@ -175,6 +176,14 @@ let package = Package(
             ],
             path: "Tools/Benchmarks/purchase-bench"),
 
+        // Fuzzing: the targets (run by `swift test` and by posd-fuzz), the driver and libFuzzer's entry.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "BoardDefinition", "Settings", "ClearingAPI", "FirmwareBundle"],
+            path: "Tools/Fuzz/FuzzTargets"),
+        .target(name: "CLibFuzzer", path: "Tools/Fuzz/CLibFuzzer"),
+        .executableTarget(name: "posd-fuzz", dependencies: ["FuzzTargets", "CLibFuzzer"], path: "Tools/Fuzz/posd-fuzz"),
+
         .target(
             name: "BenchSupport", dependencies: ["Journal", "IssuerCrypto", "Hex", "ISO7816", "PCSC", "VirtualCards", "BoardDefinition"],
             path: "Tools/Benchmarks/BenchSupport"),
@@ -194,7 +203,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Hex", "ISO7816", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "Hex", "ISO7816", "VirtualCards", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -202,6 +211,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
         .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "VirtualCards", "TestSupport"]),
         .testTarget(
             name: "JournalTests",
             dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -13,3 +13,6 @@ wait_for_readers "$(swift build --show-bin-path)/posd"
 echo "== swift test"
 # Bounded: a hung reader must fail the run, not eat CI's time.
 timeout 1800 swift test --skip-build
+
+echo "== fuzzing (libFuzzer, ${POSD_FUZZ_SECONDS:-20} s a target, from Tests/Fixtures/fuzz)"
+scripts/fuzz.sh "${POSD_FUZZ_SECONDS:-20}"

@@ -63,6 +63,17 @@ public enum PurseCrypto {
         return Cipher.encrypt(.tdes, key: cardKey, input)
     }
 
+    /// The load session key (§7): the card's random ‖ its online counter ‖ `8000` under DLK.
+    public static func loadSessionKey(algorithmID: UInt8, dlk: [UInt8], random: [UInt8], onlineCounter: UInt16) -> [UInt8] {
+        sessionKey(algorithmID: algorithmID, cardKey: dlk, input: random + [UInt8(onlineCounter >> 8), UInt8(onlineCounter & 0xFF), 0x80, 0x00])
+    }
+
+    /// MAC2 for CREDIT FOR LOAD: amount ‖ `02` ‖ terminal ‖ date and time, under the load session key.
+    public static func loadMAC2(algorithmID: UInt8, sessionKey: [UInt8], amount: UInt32, terminal: [UInt8], time: [UInt8]) -> [UInt8] {
+        sessionMAC(algorithmID: algorithmID, sessionKey: sessionKey,
+                   [UInt8(amount >> 24), UInt8(amount >> 16 & 0xFF), UInt8(amount >> 8 & 0xFF), UInt8(amount & 0xFF), 0x02] + terminal + time)
+    }
+
     /// MAC1 / MAC2 under a session key.
     public static func sessionMAC(algorithmID: UInt8, sessionKey: [UInt8], _ data: [UInt8]) -> [UInt8] {
         mac(algorithmID == algorithmSM4 ? .sm4 : .des, key: sessionKey, data)

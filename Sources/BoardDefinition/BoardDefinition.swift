@@ -74,11 +74,16 @@ public struct BoardDefinition: Codable, Equatable, Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw Invalid(description: "board file \(url.path) cannot be read")
         }
+        return try parse(data, file: url.path)
+    }
+
+    /// Checks the bytes of a board file (`file` names it in errors).
+    public static func parse(_ data: Data, file: String) throws(Invalid) -> BoardDefinition {
         let board: BoardDefinition
         do { board = try JSONDecoder().decode(BoardDefinition.self, from: data) } catch let DecodingError.keyNotFound(key, context) {
-            throw Invalid(description: "board file \(url.path): missing \"\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))\"")
+            throw Invalid(description: "board file \(file): missing \"\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))\"")
         } catch {
-            throw Invalid(description: "board file \(url.path) is not a board definition: \(error)")
+            throw Invalid(description: "board file \(file) is not a board definition: \(error)")
         }
         let problems = board.problems
         guard problems.isEmpty else {

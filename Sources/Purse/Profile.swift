@@ -84,12 +84,12 @@ public struct PurseApplicationInfo: Equatable, Sendable {
 
 /// What SELECT returned: the FCI's DF name and, when the card put it there,
 /// the EF 0x15 contents (`9F0C`), which saves a READ BINARY.
-struct FileControlInformation {
-    let dfName: [UInt8]
-    let applicationInfo: [UInt8]?
+public struct FileControlInformation: Sendable {
+    public let dfName: [UInt8]
+    public let applicationInfo: [UInt8]?
 
     /// `6F { 84 <DF name>  A5 { 9F08 <version>  [9F0C <EF 0x15>] } }`.
-    init?(_ bytes: [UInt8]) {
+    public init?(_ bytes: [UInt8]) {
         guard let outer = TLV.parse(bytes[...]), outer.count == 1, outer[0].tag == 0x6F,
               let inner = TLV.parse(outer[0].value),
               let name = TLV.first(0x84, in: inner)

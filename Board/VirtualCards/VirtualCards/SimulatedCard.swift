@@ -1,8 +1,12 @@
+import Foundation
+
 /// A card as vpcd sees it: an ATR, answers to commands, and power.
 public protocol SimulatedCard: Sendable {
     associatedtype State: Codable & Equatable & Sendable
     var state: State { get }
     var atr: [UInt8] { get }
+    /// Test hooks and faults (`CommandHooks`), honoured by `respond(to:)`.
+    var hooks: CommandHooks { get set }
     /// The answer's bytes, or nil when the card loses power mid-command (a tear):
     /// then it sends nothing and leaves the field.
     mutating func respond(to command: [UInt8]) -> [UInt8]?
@@ -27,6 +31,8 @@ public struct CommandHooks: Sendable {
     public var onCommand: (@Sendable ([UInt8]) -> CommandFate)?
     /// Called with the command and the answer the card would send; returns what it sends.
     public var onAnswer: (@Sendable ([UInt8], [UInt8]) -> [UInt8])?
+    /// Faults in the answers, applied after the hooks above, each logged.
+    public var faults: AnswerFaults?
     public init() {}
 }
 
@@ -35,6 +41,25 @@ extension SimulatedCard {
     /// answer or a tear in place of the command, and the answer rewritten as
     /// it leaves.
     mutating func respond(to bytes: [UInt8], hooks: CommandHooks, execute: (inout Self) -> [UInt8]?) -> [UInt8]? {
+        guard let faults = hooks.faults else { return respondUnfaulted(to: bytes, hooks: hooks, execute: execute) }
+        var delivered: [UInt8]?
+        guard let planned = faults.next(for: bytes) else {
+            delivered = respondUnfaulted(to: bytes, hooks: hooks, execute: execute)
+            faults.record(nil, command: bytes, delivered: delivered)
+            return delivered
+        }
+        defer { faults.record(planned, command: bytes, delivered: delivered) }
+        if case .delay(let milliseconds) = planned.fault { usleep(useconds_t(milliseconds) * 1000) }
+        // A card that acted gives its answer, spoiled on the way; one that
+        // never saw the command gives nothing of its own: what arrives is
+        // noise, a bare status word, a stale answer or nothing.
+        let answer = planned.cardActs ? respondUnfaulted(to: bytes, hooks: hooks, execute: execute) : []
+        delivered = answer.flatMap { planned.fault.apply(to: $0, previous: faults.previousAnswer) }
+        if delivered == nil { powerCycle() }  // nothing arrives: the card has left the field
+        return delivered
+    }
+
+    private mutating func respondUnfaulted(to bytes: [UInt8], hooks: CommandHooks, execute: (inout Self) -> [UInt8]?) -> [UInt8]? {
         switch hooks.onCommand?(bytes) ?? .proceed {
         case .vanish:
             powerCycle()

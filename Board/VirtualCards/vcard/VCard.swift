@@ -80,6 +80,22 @@ struct Serve: ParsableCommand {
     @Flag(help: "Start outside the field; `insert` presents it.")
     var absent = false
 
+    @Option(help: ArgumentHelp("Fault the answers, drawn from this seed: truncated, extended, a bit flipped, another status word, "
+                               + "replaced, none, the previous one again, late; the card acting on the command or not.",
+                               valueName: "seed"))
+    var faultSeed: UInt64?
+
+    @Option(help: "With --fault-seed: the share of commands faulted, 0 to 1.")
+    var faultRate = 0.05
+
+    @Option(help: "With --fault-seed: file each fault is appended to, one line each (what was sent, what arrived, whether the card acted).")
+    var faultLog: String?
+
+    func validate() throws {
+        guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate is a share of commands, 0 to 1") }
+        if faultSeed == nil && faultLog != nil { throw ValidationError("--fault-log needs --fault-seed") }
+    }
+
     func run() throws {
         let file = URL(fileURLWithPath: state)
         switch kind {
@@ -90,6 +106,19 @@ struct Serve: ParsableCommand {
 
     private func serve<Card: SimulatedCard>(_ card: Card) throws -> Never {
         unblockStopSignals()
+        var card = card
+        if let faultSeed {
+            let log = try faultLog.map { path -> FileHandle in
+                guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                    throw ValidationError("cannot write the fault log \(path)")
+                }
+                return handle
+            }
+            card.hooks.faults = AnswerFaults(seed: faultSeed, rate: faultRate) { record in
+                let line = Data("vcard fault: \(record)\n".utf8)
+                if let log { log.write(line) } else { FileHandle.standardOutput.write(line) }
+            }
+        }
 
         let host = VPCDHost(card: card, port: VPCDHost<Card>.port(forSlot: slot),
                             stateFile: URL(fileURLWithPath: state), present: !absent)

@@ -37,20 +37,13 @@ enum IssuerKeys {
               let mac1 = [UInt8](hex: request.mac1)
         else { return nil }
         let candidates = registry[request.cardNo].map { [$0] } ?? [PurseCrypto.algorithm3DES, PurseCrypto.algorithmSM4]
-        let input = random + BigEndian.bytes(UInt64(request.cardCounter), width: 2) + [0x80, 0x00]
         let data = BigEndian.bytes(UInt64(request.balanceBefore), width: 4) + BigEndian.bytes(UInt64(request.amount), width: 4)
             + [0x02] + terminalID
         for alg in candidates {
             let dlk = PurseCrypto.diversify(algorithmID: alg, master: mlk, factor: card)
-            let session = PurseCrypto.sessionKey(algorithmID: alg, cardKey: dlk, input: input)
+            let session = PurseCrypto.loadSessionKey(algorithmID: alg, dlk: dlk, random: random, onlineCounter: UInt16(truncatingIfNeeded: request.cardCounter))
             if PurseCrypto.sessionMAC(algorithmID: alg, sessionKey: session, data) == mac1 { return (alg, session) }
         }
         return nil
-    }
-
-    /// MAC2 for CREDIT FOR LOAD: amount ‖ 02 ‖ terminal ‖ date ‖ time under the load session key.
-    static func loadMAC2(alg: UInt8, session: [UInt8], amount: Int, terminalID: [UInt8], time: [UInt8]) -> [UInt8] {
-        PurseCrypto.sessionMAC(algorithmID: alg, sessionKey: session,
-                               BigEndian.bytes(UInt64(amount), width: 4) + [0x02] + terminalID + time)
     }
 }

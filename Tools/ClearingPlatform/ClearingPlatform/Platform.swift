@@ -330,7 +330,7 @@ public final class Platform: Sendable {
                     || loadsToday >= limits.maxLoadsPerDay {
                     return .refusal(402, "limit_exceeded")
                 }
-                let mac2 = IssuerKeys.loadMAC2(alg: session.alg, session: session.key, amount: request.amount, terminalID: terminal, time: time).hex
+                let mac2 = PurseCrypto.loadMAC2(algorithmID: session.alg, sessionKey: session.key, amount: UInt32(truncatingIfNeeded: request.amount), terminal: terminal, time: time).hex
                 try db.execute(sql: "INSERT INTO load (terminal_id, card_no, card_counter, random, amount, day, mac2) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                arguments: StatementArguments(key + [request.amount, day, mac2]))
                 return .json(LoadResponse(mac2: mac2))

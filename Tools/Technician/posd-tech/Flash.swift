@@ -1,5 +1,6 @@
 import ArgumentParser
 import Crypto
+import FirmwareBundle
 import Foundation
 import Hex
 import Journal
