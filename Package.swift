@@ -9,7 +9,7 @@ import PackageDescription
 //   PCSC         thin typed pcsc-lite binding; a CardHandle is a CardLink
 //   LineIO       the GPIO seam: LinePort (bulk line levels), LineSpec, polarity  pure
 //   Panel        keypad scan + debounce, HD44780 4-bit driver               -> LineIO
-//   CGPIOD, GPIOD libgpiod v1 as a system library; requested lines as a LinePort
+//   CGPIOD, GPIOD libgpiod v1 or v2 behind one small C request API; requested lines as a LinePort
 //   BoardDefinition  Board/boards/<name>/board.json decoded and checked   -> LineIO
 //   BoardModel   the board simulator's electrical models (keypad matrix, HD44780)
 //   SimLink      the bench's LinePort: the board simulator's lines over a Unix socket
@@ -77,9 +77,8 @@ let package = Package(
             ]),
         .target(name: "LineIO"),
         .target(name: "Panel", dependencies: ["LineIO"]),
-        .systemLibrary(
-            name: "CGPIOD", path: "Sources/CGPIOD",
-            pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        // libgpiod v1 or v2, whichever <gpiod.h> the build finds (libgpiod-dev).
+        .target(name: "CGPIOD", path: "Sources/CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
         .target(name: "GPIOD", dependencies: ["CGPIOD", "LineIO"]),
         .target(name: "BoardDefinition", dependencies: ["LineIO"]),
         .target(name: "Cashier", dependencies: ["Purse", "Hex"]),

@@ -11,73 +11,61 @@ public struct GPIOError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(function): \(String(cString: strerror(errno)))" }
 }
 
-/// A GPIO chip (`struct gpiod_chip`), libgpiod v1.
-public final class GPIOChip {
-    let raw: OpaquePointer
-    public let name: String
+/// A GPIO chip by its character device (`gpiochip0` is `/dev/gpiochip0`).
+/// libgpiod v1 or v2, whichever the build found (`posd_gpio.h`).
+public struct GPIOChip: Sendable {
+    public let path: String
 
-    /// The corresponding C function is `gpiod_chip_open_by_name`.
-    public static func open(name: String) throws(GPIOError) -> GPIOChip {
-        guard let chip = gpiod_chip_open_by_name(name) else { throw GPIOError(function: "gpiod_chip_open_by_name(\(name))", errno: errno) }
-        return GPIOChip(raw: chip, name: name)
+    public static func open(name: String) -> GPIOChip {
+        GPIOChip(path: name.hasPrefix("/") ? name : "/dev/\(name)")
     }
 
-    private init(raw: OpaquePointer, name: String) {
-        self.raw = raw
-        self.name = name
-    }
-
-    deinit { gpiod_chip_close(raw) }
-
-    /// Requests `specs` (all on this chip) for `consumer`: inputs as inputs,
-    /// outputs as outputs driven low.
+    /// Requests `specs` (all on this chip) for `consumer` in one request:
+    /// inputs as inputs, outputs as outputs driven to their inactive level.
     public func request(_ specs: [LineSpec], consumer: String) throws(GPIOError) -> GPIOLines {
-        var lines: [OpaquePointer] = []
-        for spec in specs {
-            guard let line = gpiod_chip_get_line(raw, UInt32(spec.offset)) else {
-                throw GPIOError(function: "gpiod_chip_get_line(\(spec.offset))", errno: errno)
-            }
-            let result = spec.direction == .input
-                ? gpiod_line_request_input(line, consumer)
-                : gpiod_line_request_output(line, consumer, spec.activeLow ? 1 : 0)
-            guard result == 0 else {
-                lines.forEach { gpiod_line_release($0) }
-                throw GPIOError(function: "gpiod_line_request(\(spec.offset))", errno: errno)
-            }
-            lines.append(line)
+        let offsets = specs.map { UInt32($0.offset) }
+        let outputs = specs.map { $0.direction == .output }
+        let initial = specs.map { Int32($0.activeLow ? 1 : 0) }
+        guard let request = posd_gpio_request_lines(path, offsets, outputs, initial, UInt32(specs.count), consumer) else {
+            throw GPIOError(function: "gpiod request of \(specs.count) lines on \(path)", errno: errno)
         }
-        return GPIOLines(chip: self, lines: lines)
+        return GPIOLines(request: request, count: specs.count)
     }
 }
 
-/// Requested lines of one chip as a `LinePort`.
+/// Requested lines of one chip as a `LinePort`; released when it goes.
 public final class GPIOLines: LinePort {
-    let chip: GPIOChip  // keeps the chip open while its lines are used
-    let lines: [OpaquePointer]
+    private let request: OpaquePointer
+    private let count: Int
 
-    init(chip: GPIOChip, lines: [OpaquePointer]) {
-        self.chip = chip
-        self.lines = lines
+    init(request: OpaquePointer, count: Int) {
+        self.request = request
+        self.count = count
     }
 
-    deinit { lines.forEach { gpiod_line_release($0) } }
+    deinit { posd_gpio_release(request) }
 
-    /// The corresponding C function is `gpiod_line_get_value`.
+    /// Every line read at once, the asked ones returned.
     public func read(_ indexes: [Int]) throws -> [Bool] {
-        try indexes.map { index throws(GPIOError) in
-            let value = gpiod_line_get_value(lines[index])
-            guard value >= 0 else { throw GPIOError(function: "gpiod_line_get_value", errno: errno) }
-            return value == 1
+        var values = [Int32](repeating: 0, count: count)
+        guard posd_gpio_get_all(request, &values) == 0 else { throw GPIOError(function: "gpiod get values", errno: errno) }
+        return try indexes.map { index throws(GPIOError) in
+            guard values.indices.contains(index) else { throw GPIOError(function: "gpiod get value \(index)", errno: EINVAL) }
+            return values[index] == 1
         }
     }
 
-    /// The corresponding C function is `gpiod_line_set_value`.
     public func write(_ indexes: [Int], _ levels: [Bool]) throws {
-        for (index, level) in zip(indexes, levels) where gpiod_line_set_value(lines[index], level ? 1 : 0) != 0 {
-            throw GPIOError(function: "gpiod_line_set_value", errno: errno)
+        guard indexes.count == levels.count, indexes.allSatisfy({ (0..<count).contains($0) }) else {
+            throw GPIOError(function: "gpiod set values", errno: EINVAL)
         }
+        let lines = indexes.map { UInt32($0) }, values = levels.map { Int32($0 ? 1 : 0) }
+        guard posd_gpio_set(request, lines, values, UInt32(indexes.count)) == 0 else { throw GPIOError(function: "gpiod set values", errno: errno) }
     }
 }
 
 /// The library's own version string (`gpiod_version_string`).
-public var libgpiodVersion: String { String(cString: gpiod_version_string()) }
+public var libgpiodVersion: String { String(cString: posd_gpio_library_version()) }
+
+/// Which libgpiod API this build binds: 1 (Debian 12) or 2 (Debian 13).
+public var libgpiodAPI: Int { Int(posd_gpio_api()) }

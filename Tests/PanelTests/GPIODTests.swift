@@ -6,16 +6,22 @@ import Testing
 /// libgpiod links and runs here through its error paths: this machine has no
 /// GPIO character devices (the bench uses the board simulator instead).
 @Suite struct GPIODTests {
-    @Test func libraryIsVersionOne() {
-        #expect(libgpiodVersion.hasPrefix("1."))
+    @Test func theBindingIsTheLibrarysAPI() {
+        // Debian 12 has libgpiod 1.6, Debian 13 2.x: the C binding is built for whichever header it found.
+        #expect(libgpiodAPI == (libgpiodVersion.hasPrefix("1.") ? 1 : 2), "libgpiod \(libgpiodVersion), binding for API \(libgpiodAPI)")
     }
 
     @Test func missingChipIsAnErrorValueWithItsErrno() {
+        let specs = [LineSpec(chip: "gpiochip0", offset: 3, direction: .output), LineSpec(chip: "gpiochip0", offset: 4, direction: .input)]
         #expect {
-            _ = try GPIOChip.open(name: "gpiochip0")
+            _ = try GPIOChip.open(name: "gpiochip0").request(specs, consumer: "posd-test")
         } throws: { error in
             guard let error = error as? GPIOError else { return false }
-            return error.errno == ENOENT && error.description.contains("gpiod_chip_open_by_name(gpiochip0)")
+            return error.errno == ENOENT && error.description.contains("/dev/gpiochip0")
         }
+    }
+
+    @Test func anEmptyRequestIsRefused() {
+        #expect(throws: GPIOError.self) { _ = try GPIOChip.open(name: "/dev/null").request([], consumer: "posd-test") }
     }
 }
