@@ -95,4 +95,46 @@ extension PurchaseEndToEndTests {
         #expect(try controlRequest(path: cardControl.path, "state").hasPrefix("ok {"))
         #expect(try controlRequest(path: cardControl.path, "bogus").hasPrefix("error"))
     }
+
+    /// `vcard serve --fault-seed`: every answer faulted, each fault logged
+    /// with whether the card acted; the card's money moves only as posd says.
+    @Test func vcardFaultsItsAnswersAndLogsThem() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("posd-faults-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let card = dir.appendingPathComponent("card.json"), psam = dir.appendingPathComponent("psam.json")
+        let faultLog = dir.appendingPathComponent("faults.log")
+        #expect(try Self.run("vcard", ["personalise", "card1", "--out", card.path]).status == 0)
+        #expect(try Self.run("vcard", ["personalise", "psam", "--out", psam.path]).status == 0)
+        let absurd = try Self.run("vcard", ["serve", "card", "--state", card.path, "--slot", "0", "--fault-seed", "1", "--fault-rate", "2"])
+        #expect(absurd.status != 0 && absurd.stderr.contains("--fault-rate"), "\(absurd.stderr)")
+        let noSeed = try Self.run("vcard", ["serve", "card", "--state", card.path, "--slot", "0", "--fault-log", faultLog.path])
+        #expect(noSeed.status != 0 && noSeed.stderr.contains("--fault-seed"), "\(noSeed.stderr)")
+
+        let psamProcess = try Self.startSimulator("psam", state: psam, slot: 1, control: dir.appendingPathComponent("psam.sock"))
+        let cardProcess = Process()
+        cardProcess.executableURL = Self.binaries.appendingPathComponent("vcard")
+        cardProcess.arguments = ["serve", "card", "--state", card.path, "--slot", "0", "--fault-seed", "7", "--fault-rate", "1",
+                                 "--fault-log", faultLog.path]
+        let out = Pipe()
+        cardProcess.standardOutput = out
+        try cardProcess.run()
+        #expect(Self.readLine(out.fileHandleForReading).hasPrefix("vcard: serving"))
+        defer {
+            for process in [cardProcess, psamProcess] {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+        let before = try VirtualCards.load(PurseCardState.self, from: card).balance
+        let sale = try Self.posd(["purchase", "--amount", "100", "--wait-seconds", "3", "--json"], dataDir: dir.appendingPathComponent("data"))
+        let result = (try? JSONSerialization.jsonObject(with: Data(sale.stdout.utf8)) as? [String: Any])?["result"] as? String
+        let after = try VirtualCards.load(PurseCardState.self, from: card).balance
+        let lines = try String(contentsOf: faultLog, encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("vcard fault: command ") && $0.contains("card ") && $0.contains("delivered") },
+                "\(lines.prefix(3))")
+        // Approved, or uncertain (settled by recovery later): only then may the card have paid.
+        if after != before { #expect(result == "approved" || result == "uncertain", "the card paid \(before - after), posd said \(sale.stdout)") }
+        if result == "approved" { #expect(before - after == 100) }
+    }
 }
