@@ -2,7 +2,7 @@
 # Cross-builds release aarch64 binaries of posd for a device image, from
 # Debian's own Swift (sid's swiftlang 6.2.3) on an x86_64 Debian 12 bench:
 #
-#   scripts/cross-build.sh debian12 [PRODUCT...]     (default product: posd)
+#   scripts/cross-build.sh debian12|debian13 [PRODUCT...]     (default product: posd)
 #
 # Needs root (mmdebstrap, chroot, bind mounts in a private mount namespace)
 # and Debian's archive; packages resolve from the local Swift package mirror.
@@ -11,19 +11,21 @@
 # sid's static Swift runtime copied in, and a Swift SDK bundle naming them.
 # Binaries land in .build-aarch64-<image>/release/. Debian 12 (glibc 2.36)
 # gets scripts/cross/glibc-compat.c linked in for the six glibc symbols the
-# runtime takes from newer glibc. Facts and pitfalls: README, "Building for
+# runtime takes from newer glibc; Debian 13 (glibc 2.41) needs nothing, and
+# its libgpiod-dev is v2, which GPIOD's C binding picks up from the header. Facts and pitfalls: README, "Building for
 # a device".
 set -euo pipefail
 
-image=${1:?usage: $0 debian12 [PRODUCT...]}
+image=${1:?usage: $0 debian12|debian13 [PRODUCT...]}
 shift
 products=("${@:-posd}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${POSD_CROSS_DIR:-$repo/.build-cross}
 mirror=${DEBIAN_MIRROR:-$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || echo http://deb.debian.org/debian)}
 case "$image" in
-  debian12) suite=bookworm; gcc=12 ;;
-  *) echo "cross-build: unknown image $image (debian12)" >&2; exit 64 ;;
+  debian12) suite=bookworm; gcc=12 ;;   # glibc 2.36, libgpiod 1.6
+  debian13) suite=trixie; gcc=14 ;;     # glibc 2.41, libgpiod 2.x
+  *) echo "cross-build: unknown image $image (debian12, debian13)" >&2; exit 64 ;;
 esac
 
 say() { echo "cross-build: $*" >&2; }
@@ -83,11 +85,10 @@ cat > "$sdk/$image/swift-sdk.json" <<JSON
   "swiftStaticResourcesPath": "/cross/$image-arm64/usr/lib/swift_static",
   "toolsetPaths": ["toolset.json"]}}}
 JSON
-linker_extra=""
-if [ "$image" = debian12 ]; then linker_extra='"/cross/glibc-compat-debian12.o"'; fi
+linker=""  # (SwiftPM refuses a tool with nothing in it)
+if [ "$image" = debian12 ]; then linker=', "linker": {"extraCLIOptions": ["/cross/glibc-compat-debian12.o"]}'; fi
 cat > "$sdk/$image/toolset.json" <<JSON
-{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath"]},
- "linker": {"extraCLIOptions": [$linker_extra]}}
+{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath"]}$linker}
 JSON
 
 mkdir -p "$toolchain/cross" "$toolchain/src" "$toolchain/opt/swift-packages"

@@ -61,6 +61,19 @@ enum FlowTargets {
         var debitsCommitted: Int { Int(after.offlineCounter) - Int(before.offlineCounter) }
         var creditsCommitted: Int { Int(after.onlineCounter) - Int(before.onlineCounter) }
 
+        /// The DEBIT (`54`) or CREDIT (`52`) commands sent, the answer the terminal
+        /// came to see for the first, and what broke: sent before PENDING was
+        /// durable, sent again other than as a `6Cxx` asked, committed twice.
+        func moneyCommand(_ ins: UInt8, _ name: String, committed: Int) -> (sent: [Int], answer: [UInt8], broken: [String]) {
+            let sent = card.commands(0x80, ins)
+            var broken: [String] = []
+            if let first = sent.first, (journal.pendingAt.first ?? .max) > first { broken.append("\(name) sent before PENDING was durable") }
+            let resentAsAsked = sent.count == 2 && card.answer(raw: sent[0]).dropLast().last == 0x6C
+            if sent.count > 1 && !resentAsAsked { broken.append("\(name) sent \(sent.count) times") }
+            if committed > 1 { broken.append("the card committed \(name) \(committed) times") }
+            return (sent, card.response(to: sent.first), broken)
+        }
+
         /// Whether `pending` is the PENDING entry the journal made durable last.
         func isLastPending(_ pending: PendingDebit) -> Bool {
             var recorded = pending
@@ -118,14 +131,9 @@ enum FlowTargets {
     /// The debit invariants, judged from what was sent, what arrived and the card's state.
     static func checkDebit(_ outcome: PurchaseOutcome, _ field: Field, amount: UInt32, composite: [UInt8]?) -> [String] {
         let card = field.card
-        let debits = card.commands(0x80, 0x54)
-        var broken: [String] = []
-        if let first = debits.first, (field.journal.pendingAt.first ?? .max) > first { broken.append("DEBIT sent before PENDING was durable") }
-        let resentAsAsked = debits.count == 2 && card.answer(raw: debits[0]).dropLast().last == 0x6C
-        if debits.count > 1 && !resentAsAsked { broken.append("DEBIT sent \(debits.count) times") }
         let executed = field.debitsCommitted
-        if executed > 1 { broken.append("the card debited \(executed) times") }
-        let answer = card.response(to: debits.first)
+        let (debits, answer, sentBroken) = field.moneyCommand(0x54, "DEBIT", committed: executed)
+        var broken = sentBroken
         switch outcome {
         case .approved(let receipt):
             if answer.count != 10 || answer.suffix(2) != [0x90, 0x00] { broken.append("approved on DEBIT answer \(answer.hex)") }
@@ -247,13 +255,9 @@ enum FlowTargets {
         let outcome = flow.credit(card: APDUChannel(field.card), authorisation, mac2: mac2)
 
         let card = field.card
-        let credits = card.commands(0x80, 0x52)
-        if let first = credits.first, (field.journal.pendingAt.first ?? .max) > first { broken.append("CREDIT sent before PENDING was durable") }
-        let resentAsAsked = credits.count == 2 && card.answer(raw: credits[0]).dropLast().last == 0x6C
-        if credits.count > 1 && !resentAsAsked { broken.append("CREDIT sent \(credits.count) times") }
         let executed = field.creditsCommitted
-        if executed > 1 { broken.append("the card credited \(executed) times") }
-        let answer = card.response(to: credits.first)
+        let (credits, answer, sentBroken) = field.moneyCommand(0x52, "CREDIT", committed: executed)
+        broken += sentBroken
         switch outcome {
         case .approved(let receipt):
             if answer.count != 6 || answer.suffix(2) != [0x90, 0x00] { broken.append("approved on CREDIT answer \(answer.hex)") }
