@@ -27,9 +27,11 @@ import PackageDescription
 //   StoreAndForward  uploader, parameters + hot list sync, clock, settlement   -> ClearingAPI, Journal
 //   IssuerCrypto the issuer's key schedule (DES/3DES/SM4 via libcrypto): simulators and
 //                reference platform only; the terminal holds no card keys
-//   VirtualCards purse card and PSAM simulators behind vpcd (Board/);
-//                deliberately independent of ISO7816 and Purse
+//   VirtualCards purse card and PSAM simulators behind vpcd (Board/), and their answer
+//                faults (AnswerFaults); deliberately independent of ISO7816 and Purse
 //   ClearingPlatform  the reference clearing platform (Tools/), Hummingbird + SQLite
+//   FirmwareBundle  the signed firmware bundle format, read and verified (posd-tech, fuzzing)
+//   FuzzTargets, posd-fuzz  fuzz targets over the flows and parsers; libFuzzer or replay (Tools/Fuzz)
 //   posd-tech    the technician's tool (Tools/Technician): provision, bundles and A/B flash,
 //                journal export, diagnostics
 //   BenchSupport, *-bench   benchmarks (Tools/Benchmarks), each against a baseline in the same run
