@@ -58,6 +58,11 @@ if [ ! -e "$sysroot/.complete" ]; then
   strap --variant=extract --architectures=arm64 \
     --include=libc6-dev,zlib1g-dev,libstdc++-$gcc-dev,libgcc-$gcc-dev,libpcsclite-dev,libpcsclite1,libsqlite3-dev,libssl-dev,libgpiod-dev \
     "$suite" "$sysroot"
+  # Debian 13 is merged-/usr, but an extracted root lacks the top-level links
+  # (usr-is-merged makes them when installed): its linker scripts name /lib/….
+  for dir in lib lib64 bin sbin; do
+    if [ ! -e "$sysroot/$dir" ] && [ -d "$sysroot/usr/$dir" ]; then ln -s "usr/$dir" "$sysroot/$dir"; fi
+  done
   mkdir -p "$sysroot/usr/libexec/swift/lib"
   # The Swift runtime (modules, static libraries, clang's builtin headers), not its compiler.
   (cd "$runtime/usr/libexec/swift/lib" && tar cf - --exclude=swift/host --exclude=swift/embedded swift swift_static clang) \

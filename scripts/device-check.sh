@@ -4,14 +4,14 @@
 #
 #   scripts/device-check.sh debian12|debian13
 #
-# 1. Strips the aarch64 binaries and builds a firmware bundle of them
-#    (`posd-tech bundle build`, the bench's own posd-tech), signed with
-#    $POSD_BUNDLE_KEY (a vendor key from `posd-tech bundle keygen`; without
-#    one, a key made for this run), then verifies it as a terminal would:
-#    `posd-tech flash` into a scratch firmware root trusting that key.
-# 2. Under qemu-aarch64 (QEMU_LD_PREFIX = the image's sysroot), the aarch64
-#    posd against the bench's pcscd and vcard: readers, a purchase, the
-#    card's balance, journal verify; the money judged from the card's state file.
+# 1. Under qemu-aarch64 (QEMU_LD_PREFIX = the image's sysroot), the stripped
+#    aarch64 posd against the bench's pcscd and vcard: readers, a purchase,
+#    the card's balance, journal verify; the money judged from the card's state file.
+# 2. A firmware bundle of the stripped binaries (`posd-tech bundle build`, the
+#    bench's own posd-tech), signed with $POSD_BUNDLE_KEY (a vendor key from
+#    `posd-tech bundle keygen`; without one, a key made for this run), then
+#    verified as a terminal would: `posd-tech flash` into a scratch firmware
+#    root trusting that key, beside the journal the emulated posd wrote.
 # Prints sizes and times. Needs root for apt (qemu-user-static) only.
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -36,21 +36,6 @@ done
 size() { stat -c %s "$1" | awk '{ printf "%.1f MB", $1 / 1e6 }'; }
 echo "== $image firmware: posd $(size "$release/posd") ($(size "$scratch/firmware/posd") stripped), posd-tech $(size "$scratch/firmware/posd-tech") stripped"
 
-key=${POSD_BUNDLE_KEY:-}
-if [ -z "$key" ]; then
-  key="$scratch/vendor.key"
-  "$bin/posd-tech" bundle keygen --out "$key" >/dev/null
-fi
-version=${POSD_VERSION:-0.0.0}
-bundle="$scratch/posd-$image-$version.bundle"
-"$bin/posd-tech" bundle build --version "$version" --out "$bundle" "$scratch/firmware/posd" "$scratch/firmware/posd-tech" >/dev/null
-"$bin/posd-tech" bundle sign --key "$key" "$bundle" >/dev/null
-mkdir -p "$scratch/root/trusted-keys" "$scratch/data"
-cp "$key.pub" "$scratch/root/trusted-keys/vendor.pub"
-"$bin/posd-tech" flash "$bundle" --root "$scratch/root" --data-dir "$scratch/data" | tail -2
-echo "== $image bundle $(size "$bundle"), signed, verified and written by posd-tech flash (scratch root)"
-[ -n "${POSD_BUNDLE_OUT:-}" ] && cp "$bundle" "$POSD_BUNDLE_OUT"
-
 start_pcscd
 wait_for_readers "$bin/posd"
 "$bin/vcard" personalise card1 --out "$scratch/card.json"
@@ -59,7 +44,15 @@ wait_for_readers "$bin/posd"
 STARTED_PIDS+=($!)
 "$bin/vcard" serve card --state "$scratch/card.json" --slot 0 >/dev/null &
 STARTED_PIDS+=($!)
-emulated() { QEMU_LD_PREFIX="$sysroot" qemu-aarch64-static "$scratch/firmware/posd" "$@"; }
+# The bench's pcscd is Debian 12's (pcsc-lite 1.9.9) and refuses the client
+# protocol of Debian 13's libpcsclite (2.x): the emulated posd takes Debian 12's
+# aarch64 client library whatever the image (on a device, pcscd and the client
+# library come from the same image).
+bench_pcsc="${POSD_CROSS_DIR:-$ROOT/.build-cross}/debian12-arm64/usr/lib/aarch64-linux-gnu/libpcsclite.so.1.0.0"
+[ -e "$bench_pcsc" ] || { echo "device-check: $bench_pcsc missing: run scripts/cross-build.sh debian12 once" >&2; exit 66; }
+mkdir -p "$scratch/bench-pcsc"
+cp "$bench_pcsc" "$scratch/bench-pcsc/libpcsclite.so.1"
+emulated() { QEMU_LD_PREFIX="$sysroot" LD_LIBRARY_PATH="$scratch/bench-pcsc" qemu-aarch64-static "$scratch/firmware/posd" "$@"; }
 for i in $(seq 1 100); do
   [ "$(emulated readers 2>/dev/null | grep -c '^Virtual PCD 00 0[01]$')" -eq 2 ] && break
   sleep 0.1
@@ -73,3 +66,20 @@ balance=$(python3 -c "import json; print(json.load(open('$scratch/card.json'))['
 emulated balance --json | grep -q '"balance":9900'
 emulated journal verify --data-dir "$scratch/data"
 echo "== $image under qemu: purchase approved in ${took} ms, the card paid exactly 100 fen (9900 left), balance and journal verify pass"
+
+key=${POSD_BUNDLE_KEY:-}
+if [ -z "$key" ]; then
+  key="$scratch/vendor.key"
+  "$bin/posd-tech" bundle keygen --out "$key" >/dev/null
+fi
+version=${POSD_VERSION:-0.0.0}
+bundle="$scratch/posd-$image-$version.bundle"
+"$bin/posd-tech" bundle build --version "$version" --out "$bundle" "$scratch/firmware/posd" "$scratch/firmware/posd-tech" >/dev/null
+"$bin/posd-tech" bundle sign --key "$key" "$bundle" >/dev/null
+mkdir -p "$scratch/root/trusted-keys"
+cp "$key.pub" "$scratch/root/trusted-keys/vendor.pub"
+# The journal the emulated posd wrote holds an undelivered sale (no platform here): --force.
+"$bin/posd-tech" flash "$bundle" --root "$scratch/root" --data-dir "$scratch/data" --force | tail -3
+echo "== $image bundle $(size "$bundle"), signed, verified and written by posd-tech flash (scratch root)"
+[ -n "${POSD_BUNDLE_OUT:-}" ] && cp "$bundle" "$POSD_BUNDLE_OUT"
+
