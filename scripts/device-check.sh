@@ -25,7 +25,7 @@ command -v qemu-aarch64-static >/dev/null || DEBIAN_FRONTEND=noninteractive $SUD
 install_packages
 swift build --product posd-tech --product vcard --product posd >/dev/null
 bin=$(swift build --show-bin-path)
-objcopy=$(command -v llvm-objcopy || echo "${POSD_CROSS_DIR:-$ROOT/.build-cross}/sid-amd64/usr/libexec/swift/bin/llvm-objcopy")
+objcopy=$(command -v llvm-objcopy) || { echo "device-check: llvm-objcopy (the Swift toolchain's) is needed to strip aarch64 binaries" >&2; exit 69; }
 
 scratch=$(mktemp -d)
 trap 'stop_started; rm -rf "$scratch"' EXIT

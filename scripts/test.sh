@@ -14,5 +14,5 @@ echo "== swift test"
 # Bounded: a hung reader must fail the run, not eat CI's time.
 timeout 1800 swift test --skip-build
 
-echo "== fuzzing (libFuzzer, ${POSD_FUZZ_SECONDS:-20} s a target, from Tests/Fixtures/fuzz)"
-scripts/fuzz.sh "${POSD_FUZZ_SECONDS:-20}"
+echo "== fuzzing (libFuzzer, ${POSD_FUZZ_SECONDS:-15} s a target, from Tests/Fixtures/fuzz)"
+scripts/fuzz.sh "${POSD_FUZZ_SECONDS:-15}"

@@ -15,9 +15,9 @@ import VirtualCards
 @Suite struct FaultyCardTests {
     @Test func faultedCardAnswersNeverMisstateMoney() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let taps = environment["POSD_FAULT_TAPS"].flatMap(Int.init) ?? 250
+        let taps = environment["POSD_FAULT_TAPS"].flatMap(Int.init) ?? 150
         let seed = environment["POSD_FUZZ_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(UInt32.max))
-        let faults = AnswerFaults(seed: seed, rate: 0.08)
+        let faults = AnswerFaults(seed: seed, rate: 0.1)
         let poolSize = 6
         var pool = (0..<poolSize).map(SoakTests.poolCard)
         let initialTotal = pool.reduce(0) { $0 + Int64($1.balance) }
@@ -108,8 +108,20 @@ import VirtualCards
             #expect(explained, "seed \(seed): card \(number) lost \(lost), the journal holds \(journalled), unresolved \(unresolved)")
         }
         let journalTotal = debits.reduce(0) { $0 + Int64($1.amount) }
+        // The platform holds every debit once, save those whose TAC a fault
+        // garbled on its way (a recovered proof, a spoiled DEBIT answer): the
+        // card paid, the terminal kept what it was told, and the platform
+        // refuses the TAC, so the record stands rejected for the back office.
         let summary = try await bench.platform.summary()
-        #expect(summary.debit_amount == Int(journalTotal), "seed \(seed): the platform holds every debit once")
+        var rejected: [(seq: Int, amount: Int, reason: String)] = []
+        for debit in debits {
+            guard let state = try journal.uploadState(of: debit.seq) else { continue }
+            #expect(state.state != "undelivered", "seed \(seed): record \(debit.seq) never delivered")
+            if state.state == "rejected" { rejected.append((debit.seq, debit.amount, state.reason ?? "?")) }
+        }
+        #expect(rejected.allSatisfy { $0.reason == "tac_invalid" }, "seed \(seed): rejected \(rejected)")
+        #expect(summary.debit_amount == Int(journalTotal) - rejected.reduce(0) { $0 + $1.amount },
+                "seed \(seed): the platform holds every debit once (journal \(journalTotal), rejected \(rejected))")
         let verified = try bench.pcscd.runTool(["journal", "verify", "--data-dir", bench.data.path])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
 
@@ -119,9 +131,9 @@ import VirtualCards
         let debitFaults = log.filter { $0.apdu.count > 1 && $0.apdu[0] == 0x80 && $0.apdu[1] == 0x54 && !isHarmless($0.fault) }
         let committed = debitFaults.filter(\.cardActs).count, notCommitted = debitFaults.count - committed
         #expect(log.count > taps / 10, "seed \(seed): \(log.count) faults in \(taps) taps")
-        if taps >= 200 { #expect(committed > 0 && notCommitted > 0, "seed \(seed): both kinds of DEBIT fault happened") }
+        if taps >= 150 { #expect(committed > 0 && notCommitted > 0, "seed \(seed): both kinds of DEBIT fault happened") }
         print("faulty cards, seed \(seed): \(taps) taps (\(presentations) presentations) in \(elapsed.components.seconds) s, \(log.count) faults, "
-              + "\(open.count) left unresolved for a technician, "
+              + "\(open.count) left unresolved for a technician, \(rejected.count) rejected by the platform (TAC garbled on the way), "
               + "\(committed) DEBIT answers spoiled after the card committed, \(notCommitted) with the card not acting; outcomes "
               + outcomes.keys.sorted().map { "\($0): \(outcomes[$0]!)" }.joined(separator: ", ")
               + "; money mismatches \(mismatches) (cards lost \(initialTotal - pool.reduce(0) { $0 + Int64($1.balance) }), "

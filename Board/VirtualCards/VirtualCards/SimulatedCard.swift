@@ -54,8 +54,10 @@ extension SimulatedCard {
         // never saw the command gives nothing of its own: what arrives is
         // noise, a bare status word, a stale answer or nothing.
         let answer = planned.cardActs ? respondUnfaulted(to: bytes, hooks: hooks, execute: execute) : []
-        delivered = answer.flatMap { planned.fault.apply(to: $0, previous: faults.previousAnswer) }
-        if delivered == nil { powerCycle() }  // nothing arrives: the card has left the field
+        // Nothing arriving is the card leaving the field. (Not an empty frame:
+        // vpcd's read hangs on one, a wedge MoneyTruthTests provokes on purpose.)
+        delivered = answer.flatMap { planned.fault.apply(to: $0, previous: faults.previousAnswer) }.flatMap { $0.isEmpty ? nil : $0 }
+        if delivered == nil { powerCycle() }
         return delivered
     }
 

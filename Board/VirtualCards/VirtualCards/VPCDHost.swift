@@ -140,13 +140,8 @@ public final class VPCDHost<Card: SimulatedCard>: @unchecked Sendable {
                     }
                 }
                 let before = card.state
-                var answer = card.respond(to: message)
+                let answer = card.respond(to: message)
                 if card.state != before, let stateFile { try? save(card.state, to: stateFile) }
-                // vpcd hangs on a 0-length frame: an empty answer is sent as none.
-                if answer?.isEmpty == true {
-                    card.powerCycle()
-                    answer = nil
-                }
                 if answer == nil { present = false }  // torn: the card leaves the field
                 return answer
             }
