@@ -197,8 +197,8 @@ public struct SimulatedPurseCard: SimulatedCard {
         if c.p1 == 0x00 {
             guard session.pinVerified else { return .status(0x6982) }
             guard state.onlineCounter != 0xFFFF else { return .status(0x9402) }
-            let key = PurseCrypto.sessionKey(algorithmID: state.algorithmID, cardKey: state.keys.dlk,
-                                             input: r + be(state.onlineCounter, 2) + [0x80, 0x00])
+            let key = PurseCrypto.loadSessionKey(algorithmID: state.algorithmID, dlk: state.keys.dlk, random: r,
+                                                 onlineCounter: state.onlineCounter)
             let mac1 = PurseCrypto.sessionMAC(algorithmID: state.algorithmID, sessionKey: key,
                                               be(state.balance, 4) + be(amount, 4) + [0x02] + terminal)
             session.transaction = Transaction(kind: .load, amount: amount, terminal: terminal, random: r,
@@ -257,8 +257,8 @@ public struct SimulatedPurseCard: SimulatedCard {
         guard c.p1 == 0x00, c.p2 == 0x00, c.data.count == 11 else { return .status(0x6700) }
         guard let t = open, t.kind == .load, let key = t.sessionKey else { return .status(0x6901) }
         let time = Array(c.data[0..<7]), mac2 = Array(c.data[7..<11])
-        let expected = PurseCrypto.sessionMAC(algorithmID: state.algorithmID, sessionKey: key,
-                                              be(t.amount, 4) + [0x02] + t.terminal + time)
+        let expected = PurseCrypto.loadMAC2(algorithmID: state.algorithmID, sessionKey: key, amount: t.amount,
+                                            terminal: t.terminal, time: time)
         guard expected == mac2 else { return .status(0x9302) }
         let balanceAfter = state.balance + t.amount
         let tac = PurseCrypto.tac(algorithmID: state.algorithmID, dtk: state.keys.dtk,
