@@ -13,9 +13,8 @@ public struct HistoryEntry: Equatable, Sendable {
     /// A load (type `02`) adds money; purchases (`06`, `09`) take it.
     public var isLoad: Bool { transactionType == 0x02 }
 
-    /// `raw` is one 23-byte record (the caller checks the size).
+    /// `raw` is one 23-byte record: the caller checks the size (a card's answer may be anything).
     public init(_ raw: [UInt8]) {
-        precondition(raw.count == 23, "a history record is 23 bytes")
         counter = UInt16(BigEndian.uint(raw[0..<2]))
         amount = UInt32(BigEndian.uint(raw[5..<9]))
         transactionType = raw[9]
