@@ -16,14 +16,15 @@ import PackageDescription
 //   LineServer   line-per-request Unix socket server (simulator control, board lines, posd's vehicle feed)
 //   Cashier      the cashier's screens and keys as a pure state machine  -> Purse
 //   Fares        transit fares: flat, distance, transfers, double taps     pure -> Purse
-//   Journal      the offline journal: SQLite (GRDB), hash chain, write-ahead entries
+//   CSQLite, SQLite  the system libsqlite3 and a thin typed binding over its C API
+//   Journal      the offline journal: SQLite, hash chain, write-ahead entries
 //   Terminal     readers + PSAM wired to the flows (composition helpers)
 //   Settings     the provisioned terminal.json and its token file
 //   BoardPanel   a board's keypad, display, LEDs and buzzer wired from its definition
 //   posd         the terminal's one composition root
 //   ClearingAPI  the clearing platform's messages, endpoint rule and service protocol;
 //                the journal export format                                pure
-//   ClearingClient  ClearingService over async-http-client
+//   ClearingClient  ClearingService over HTTP/1.1 (SwiftNIO's codec, NIOSSL), one connection a call
 //   StoreAndForward  uploader, parameters + hot list sync, clock, settlement   -> ClearingAPI, Journal
 //   IssuerCrypto the issuer's key schedule (DES/3DES/SM4 via libcrypto): simulators and
 //                reference platform only; the terminal holds no card keys
@@ -71,12 +72,11 @@ let package = Package(
             name: "CPCSCLite", path: "Sources/CPCSCLite",
             pkgConfig: "libpcsclite", providers: [.apt(["libpcsclite-dev"])]),
         .target(name: "PCSC", dependencies: ["CPCSCLite", "ISO7816"]),
-        .target(
-            name: "Journal",
-            dependencies: [
-                "Hex", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite",
+            pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .target(name: "Journal", dependencies: ["Hex", "SQLite", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "LineIO"),
         .target(name: "Panel", dependencies: ["LineIO"]),
         // libgpiod v1 or v2, whichever <gpiod.h> the build finds (libgpiod-dev).
@@ -95,13 +95,12 @@ let package = Package(
             path: "Board/Sim/board-sim"),
         .target(name: "FlightRecorder", dependencies: ["ISO7816", "Hex"]),
         .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
-        .target(name: "ClearingAPI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ClearingAPI", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FirmwareBundle", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ClearingClient",
             dependencies: [
-                "ClearingAPI", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+                "ClearingAPI", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
             ]),
@@ -115,7 +114,6 @@ let package = Package(
                 "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel", "LineServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
@@ -215,7 +213,7 @@ let package = Package(
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "VirtualCards", "TestSupport"]),
         .testTarget(
             name: "JournalTests",
-            dependencies: ["Journal", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["Journal", "SQLite", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "PanelTests",
             dependencies: ["Panel", "LineIO", "BoardModel", "GPIOD", "BoardDefinition", "SimLink", "LineServer", "board-sim", "TestSupport"]),
@@ -229,7 +227,8 @@ let package = Package(
         .testTarget(
             name: "ClearingTests",
             dependencies: [
-                "ClearingAPI", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "Settings", "Terminal", "Purse", "clearing-platform", "posd",
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Journal", "TestSupport", "BenchSupport", "Settings", "Terminal", "Purse",
+                "clearing-platform", "posd",
                 "posd-tech",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,9 +35,7 @@ public final class ControlServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(listener, 8) == 0 else { throw ControlError.system("bind/listen \(path)", errno) }
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "control"
-        thread.start()
+        try detachThread { [self] in acceptLoop() }
     }
 
     private func acceptLoop() {
@@ -43,12 +45,15 @@ public final class ControlServer: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            let thread = Thread { [self] in
-                var reader = LineReader(fd: client, maxLineBytes: maxLineBytes)
-                while let line = reader.next(), writeAll(client, Array((handler(line) + "\n").utf8)) {}
-                close(client)
+            do {
+                try detachThread { [self] in
+                    var reader = LineReader(fd: client, maxLineBytes: maxLineBytes)
+                    while let line = reader.next(), writeAll(client, Array((handler(line) + "\n").utf8)) {}
+                    close(client)
+                }
+            } catch {
+                close(client)  // no thread to serve it: the client sees the connection close
             }
-            thread.start()
         }
     }
 }

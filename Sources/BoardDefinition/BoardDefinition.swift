@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LineIO
 
 /// A terminal board as data (`Board/boards/<name>/board.json`): where the

@@ -1,6 +1,10 @@
 import BoardDefinition
 import Cashier
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GPIOD
 import LineIO
 import Panel

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Why a call to the clearing platform did not give an answer to act on. Each
 /// case says what the terminal does next; none loses a record.

@@ -1,4 +1,9 @@
+import Hex
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +49,7 @@ public struct ClearingEndpoint: Sendable, CustomStringConvertible {
         guard terminalID.utf8.count == 12, terminalID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else {
             throw .terminalID(terminalID)
         }
-        let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = token.trimmingWhitespace
         guard !trimmed.isEmpty else { throw .emptyToken }
         self.baseURL = url
         self.terminalID = terminalID
@@ -71,7 +76,9 @@ public struct ClearingEndpoint: Sendable, CustomStringConvertible {
     public var authorization: String { "Bearer \(token)" }
 
     public func url(_ path: String) -> String {
-        baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path
+        var base = baseURL.absoluteString
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + path
     }
 
     public var description: String { "\(baseURL.absoluteString) as terminal \(terminalID)" }

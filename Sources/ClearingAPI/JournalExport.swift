@@ -1,5 +1,10 @@
 import Crypto
+import Hex
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A journal carried to the platform on removable media when no network
 /// exists (not part of the clearing API: posd's own format, imported by the
@@ -75,6 +80,6 @@ public struct JournalExport: Sendable {
     }
 
     static func mac(_ body: Data, keyDigest: [UInt8]) -> String {
-        HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: keyDigest)).map { String(format: "%02X", $0) }.joined()
+        Array(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: keyDigest))).hex
     }
 }

@@ -1,13 +1,17 @@
-import AsyncHTTPClient
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// The clearing platform over HTTP(S) (async-http-client). Every request
+/// The clearing platform over HTTP(S) (`HTTP1Exchange`). Every request
 /// carries the bearer token and `Terminal-Id`; the token never reaches a log
 /// line, and over HTTPS it is sent only on a connection whose certificate
 /// verified against the provisioned anchor.
@@ -15,7 +19,6 @@ public struct ClearingClient: ClearingService {
     public let endpoint: ClearingEndpoint
     public let timeout: TimeAmount
     private let trust: PlatformTrust?
-    private let http: HTTPClient
     private let logger: Logger
 
     /// Largest answer body read; the contract's answers are small (a full hot list is the largest).
@@ -35,30 +38,29 @@ public struct ClearingClient: ClearingService {
         self.endpoint = endpoint
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         self.trust = https ? trust : nil
-        self.http = Self.client(trusting: self.trust)
         self.logger = logger
     }
 
-    /// One HTTP client per trust anchor for the life of the process (a
-    /// terminal talks to one platform; its connections are reused). None
-    /// follows a redirect: the token goes to the provisioned URL only. A
-    /// failed connection fails its request at once; the uploader's backoff
-    /// decides when to try again.
-    private static let clients = Mutex<[[UInt8]: HTTPClient]>([:])
+    /// One TLS context per trust anchor for the life of the process (a
+    /// terminal talks to one platform). No request follows a redirect: the
+    /// token goes to the provisioned URL only. A failed connection fails its
+    /// request at once; the uploader's backoff decides when to try again.
+    private static let contexts = Mutex<[[UInt8]: NIOSSLContext]>([:])
 
-    private static func client(trusting trust: PlatformTrust?) -> HTTPClient {
-        clients.withLock { clients in
-            let key = trust?.pem ?? []
-            if let client = clients[key] { return client }
-            var configuration = HTTPClient.Configuration()
-            configuration.tlsConfiguration = trust?.clientConfiguration
-            configuration.redirectConfiguration = .disallow
-            configuration.httpVersion = .http1Only
-            configuration.connectionPool.retryConnectionEstablishment = false
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[key] = client
-            return client
+    private static func context(trusting trust: PlatformTrust) throws -> NIOSSLContext {
+        try contexts.withLock { contexts in
+            if let context = contexts[trust.pem] { return context }
+            let context = try NIOSSLContext(configuration: trust.clientConfiguration)
+            contexts[trust.pem] = context
+            return context
         }
+    }
+
+    /// The request target for `path` under the provisioned URL's own path.
+    func target(_ path: String) -> String {
+        var prefix = endpoint.baseURL.path
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        return prefix + path
     }
 
     public func upload(_ records: [WireRecord]) async throws(ClearingError) -> Answer<UploadResponse> {
@@ -103,20 +105,20 @@ public struct ClearingClient: ClearingService {
     private func exchange(_ method: HTTPMethod, _ path: String, body: Data?, extraHeaders: [(String, String)])
         async throws(ClearingError) -> (HTTPResponseStatus, HTTPHeaders, ByteBuffer, Date?)
     {
-        var request = HTTPClientRequest(url: endpoint.url(path))
-        request.method = method
+        var request = HTTPRequestHead(version: .http1_1, method: method, uri: target(path))
         request.headers.add(name: "Authorization", value: endpoint.authorization)
         request.headers.add(name: "Terminal-Id", value: endpoint.terminalID)
         request.headers.add(name: "Accept", value: "application/json")
         for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        if body != nil { request.headers.add(name: "Content-Type", value: "application/json") }
+        guard let host = endpoint.baseURL.host, !host.isEmpty else { throw .transport("the clearing URL names no host") }
         let started = ContinuousClock.now
         do {
-            let response = try await http.execute(request, timeout: timeout)
-            let answer = try await response.body.collect(upTo: Self.maxAnswerBytes)
+            let tls = try trust.map(Self.context(trusting:))
+            let response = try await HTTP1Exchange.perform(
+                host: host, port: endpoint.baseURL.port ?? (tls == nil ? 80 : 443), tls: tls, head: request,
+                body: body.map { ByteBuffer(bytes: $0) }, timeout: timeout, maxAnswerBytes: Self.maxAnswerBytes)
+            let answer = response.body
             let elapsed = ContinuousClock.now - started
             logger.debug("clearing call", metadata: [
                 "call": "\(method) \(path.split(separator: "?").first ?? "")", "status": "\(response.status.code)",
@@ -124,7 +126,9 @@ public struct ClearingClient: ClearingService {
             ])
             let date = response.headers.first(name: "Date").flatMap(Self.httpDate)
             return (response.status, response.headers, answer, date)
-        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+        } catch HTTP1Exchange.Failure.timeout {
+            throw .timeout
+        } catch ChannelError.connectTimeout {
             throw .timeout
         } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
             throw .untrusted(CertificateRefusal.wrongHost(endpoint.baseURL.host ?? "").description)
@@ -135,7 +139,7 @@ public struct ClearingClient: ClearingService {
             let refusal = await PresentedCertificate.refusal(host: host, port: endpoint.baseURL.port ?? 443)
             throw .untrusted(refusal.description)
         } catch {
-            throw .transport(Self.describe(error))
+            throw .transport("\(error)")
         }
     }
 
@@ -157,17 +161,31 @@ public struct ClearingClient: ClearingService {
         }
     }
 
-    /// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+    /// RFC 9110 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the one form a
+    /// server may send; nil for anything else, the obsolete forms included.
     static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
+        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        let clock = parts.count == 6 ? parts[4].split(separator: ":", omittingEmptySubsequences: false) : []
+        guard parts.count == 6, weekdays.contains(String(parts[0])), parts[5] == "GMT", clock.count == 3,
+              let day = number(parts[1], digits: 2), let month = months.firstIndex(of: String(parts[2])),
+              let year = number(parts[3], digits: 4), let hour = number(clock[0], digits: 2),
+              let minute = number(clock[1], digits: 2), let second = number(clock[2], digits: 2),
+              hour < 24, minute < 60, second <= 60
+        else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        guard let date = calendar.date(from: DateComponents(year: year, month: month + 1, day: day, hour: hour, minute: minute, second: second)),
+              calendar.component(.day, from: date) == day  // not 31 Feb
+        else { return nil }
+        return date
     }
 
-    static func describe(_ error: Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
-        return String(describing: error)
+    private static let weekdays = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    private static func number(_ text: Substring, digits: Int) -> Int? {
+        guard text.utf8.count == digits, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(text)
     }
+
 }

@@ -1,9 +1,14 @@
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// The certificate authority the clearing platform's certificate must chain
 /// to, provisioned with the terminal (`posd-tech provision --clearing-ca`).
@@ -76,9 +81,7 @@ public enum CertificateRefusal: Equatable, Sendable, CustomStringConvertible {
     }
 
     static func day(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
+        date.formatted(.iso8601)
     }
 }
 
@@ -183,8 +186,8 @@ private final class HandshakeWatcher: ChannelInboundHandler, Sendable {
 
 /// The chain a verification callback saw (set on the event loop, read after).
 private final class Captured: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private var chain: [NIOSSLCertificate]?
-    func set(_ chain: [NIOSSLCertificate]) { lock.withLock { self.chain = chain } }
-    var value: [NIOSSLCertificate]? { lock.withLock { chain } }
+    func set(_ chain: [NIOSSLCertificate]) { lock.withLock { _ in self.chain = chain } }
+    var value: [NIOSSLCertificate]? { lock.withLock { _ in chain } }
 }

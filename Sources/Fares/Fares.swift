@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Purse
 
 /// A bus route for distance fares: its stops and the fare between any two.
@@ -140,7 +144,7 @@ extension BCDDateTime {
     private static func instant(_ time: BCDDateTime) -> Date {
         let d = time.bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         return calendar.date(from: DateComponents(year: d[0] * 100 + d[1], month: d[2], day: d[3], hour: d[4], minute: d[5], second: d[6]))
             ?? .distantPast
     }

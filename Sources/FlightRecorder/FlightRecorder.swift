@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hex
 import ISO7816
 import Synchronization
@@ -18,8 +22,6 @@ import Glibc
 /// NUL-padded to the slot's end; a tap longer than its slot is cut with `…`.
 public final class FlightRecorder: Sendable {
     public static let fileName = "flight-recorder.txt"
-    /// Made once (a formatter is costly to build and a tap should not pay for it); used only under `state`'s lock.
-    nonisolated(unsafe) private static let timestamps = ISO8601DateFormatter()
     public let slots: Int
     public let slotBytes: Int
     private let descriptor: Int32
@@ -55,7 +57,7 @@ public final class FlightRecorder: Sendable {
             state.tap += 1
             let start = ((state.tap - 1) % slots) * slotBytes
             var blank = [UInt8](repeating: 0, count: slotBytes)
-            let header = Array("#\(state.tap) \(Self.timestamps.string(from: date)) \(what)\n".utf8.prefix(slotBytes - 1))
+            let header = Array("#\(state.tap) \(date.formatted(.iso8601)) \(what)\n".utf8.prefix(slotBytes - 1))
             blank.replaceSubrange(0..<header.count, with: header)
             _ = blank.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, slotBytes, off_t(start)) }
             state.offset = header.count
@@ -86,8 +88,8 @@ public final class FlightRecorder: Sendable {
     public func answered(_ device: String, _ answer: Result<[UInt8], CardLinkError>, after duration: Duration) {
         switch answer {
         case .success(let bytes):
-            let millis = Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
-            note("\(device) < \(bytes.hex) (\(String(format: "%.1f", millis)) ms)")
+            let tenths = duration.components.seconds * 10_000 + duration.components.attoseconds / 100_000_000_000_000
+            note("\(device) < \(bytes.hex) (\(tenths / 10).\(tenths % 10) ms)")
         case .failure(let error):
             note("\(device) ! \(error)")
         }

@@ -1,4 +1,4 @@
-import GRDB
+import SQLite
 
 /// A business day at this terminal, from its records: what the shop owner
 /// reads off the menu before settling.
@@ -22,19 +22,19 @@ extension Journal {
     public func dayTotals(day: String) throws(JournalError) -> DayTotals {
         try read { db in
             var totals = DayTotals()
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.rows("""
                 SELECT kind, COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM record WHERE substr(time, 1, 8) = ? GROUP BY kind
-                """, arguments: [day])
+                """, [day])
             for row in rows {
-                let (n, total): (Int, Int) = (row["n"], row["total"])
-                switch ClearingRecord.Kind(rawValue: row["kind"]) {
+                let (n, total): (Int, Int) = (try row.value("n"), try row.value("total"))
+                switch ClearingRecord.Kind(rawValue: try row.value("kind")) {
                 case .purchase?, .cappPurchase?: (totals.sales, totals.salesAmount) = (totals.sales + n, totals.salesAmount + total)
                 case .load?: (totals.loads, totals.loadsAmount) = (n, total)
                 case .declined?, .cardBlocked?: totals.declines += n
                 case nil: break
                 }
             }
-            totals.undelivered = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM record WHERE upload_state = 'undelivered'") ?? 0
+            totals.undelivered = try db.scalar(Int.self, "SELECT COUNT(*) FROM record WHERE upload_state = 'undelivered'") ?? 0
             return totals
         }
     }
@@ -42,7 +42,7 @@ extension Journal {
     /// The newest `limit` records, newest first.
     public func lastRecords(_ limit: Int) throws(JournalError) -> [ClearingRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT body, hash FROM record ORDER BY seq DESC LIMIT ?", arguments: [max(0, limit)])
+            try db.rows("SELECT body, hash FROM record ORDER BY seq DESC LIMIT ?", [max(0, limit)])
                 .map { try Self.decode($0).record }
         }
     }

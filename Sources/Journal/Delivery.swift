@@ -1,4 +1,4 @@
-import GRDB
+import SQLite
 
 /// What the platform said of one delivered record.
 public enum DeliveryVerdict: Equatable, Sendable {
@@ -33,9 +33,8 @@ extension Journal {
     public func undelivered(after seq: Int = 0, limit: Int) throws(JournalError) -> [StoredRecord] {
         try read { db in
             let from = max(try Self.uploadCursor(db), seq + 1)
-            return try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT body, hash FROM record WHERE seq >= ? AND upload_state = 'undelivered' ORDER BY seq LIMIT ?
-                """), arguments: [from, limit]).map { try Self.decode($0) }
+            return try db.rows("SELECT body, hash FROM record WHERE seq >= ? AND upload_state = 'undelivered' ORDER BY seq LIMIT ?",
+                               [from, limit]).map { try Self.decode($0) }
         }
     }
 
@@ -47,22 +46,21 @@ extension Journal {
         struct Change { var records = 0; var debitAmount = 0; var oldest: String? }
         try tracked({ db -> Change in
             var change = Change()
-            let fetch = try db.cachedStatement(sql: "SELECT kind, amount FROM record WHERE seq = ? AND upload_state = 'undelivered'")
-            let mark = try db.cachedStatement(sql: "UPDATE record SET upload_state = ?, reject_reason = ? WHERE seq = ?")
+            let mark = "UPDATE record SET upload_state = ?, reject_reason = ? WHERE seq = ?"
             for (seq, verdict) in verdicts {
-                guard let row = try Row.fetchOne(fetch, arguments: [seq]) else { continue }
+                guard let row = try db.row("SELECT kind, amount FROM record WHERE seq = ? AND upload_state = 'undelivered'", [seq]) else { continue }
                 switch verdict {
-                case .delivered: try mark.execute(arguments: ["delivered", nil, seq])
-                case .rejected(let reason): try mark.execute(arguments: ["rejected", reason, seq])
+                case .delivered: try db.run(mark, ["delivered", SQLiteValue.null, seq])
+                case .rejected(let reason): try db.run(mark, ["rejected", reason, seq])
                 }
                 change.records += 1
-                if ["purchase", "capp_purchase"].contains(row["kind"] as String) { change.debitAmount += row["amount"] as Int }
+                if ["purchase", "capp_purchase"].contains(try row.value("kind", as: String.self)) { change.debitAmount += try row.value("amount", as: Int.self) }
             }
-            let next = try Row.fetchOne(db, sql: "SELECT seq, time FROM record WHERE seq >= ? AND upload_state = 'undelivered' ORDER BY seq LIMIT 1",
-                                        arguments: [try Self.uploadCursor(db)])
-            let cursor: Int = try next?["seq"] ?? Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) + 1 FROM record") ?? 1
+            let next = try db.row("SELECT seq, time FROM record WHERE seq >= ? AND upload_state = 'undelivered' ORDER BY seq LIMIT 1",
+                                  [try Self.uploadCursor(db)])
+            let cursor: Int = try next?.value("seq") ?? db.scalar(Int.self, "SELECT COALESCE(MAX(seq), 0) + 1 FROM record") ?? 1
             try Self.setSetting("upload_cursor", String(cursor), db)
-            change.oldest = next?["time"]
+            change.oldest = try next?.value("time")
             return change
         }, then: { exposure, change in
             exposure.records -= change.records
@@ -74,19 +72,19 @@ extension Journal {
     /// How a record stands with the platform: `undelivered`, `delivered` or `rejected`, and the reason.
     public func uploadState(of seq: Int) throws(JournalError) -> (state: String, reason: String?)? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT upload_state, reject_reason FROM record WHERE seq = ?", arguments: [seq])
-                .map { ($0["upload_state"], $0["reject_reason"]) }
+            try db.row("SELECT upload_state, reject_reason FROM record WHERE seq = ?", [seq])
+                .map { (try $0.value("upload_state"), try $0.optional("reject_reason")) }
         }
     }
 
-    static func uploadCursor(_ db: Database) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'")) ?? 0
+    static func uploadCursor(_ db: Connection) throws -> Int {
+        try db.scalar(Int.self, "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'") ?? 0
     }
 
     // MARK: - Settings
 
     public func setting(_ key: String) throws(JournalError) -> String? {
-        try read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+        try read { try $0.scalar(String.self, "SELECT value FROM setting WHERE key = ?", [key]) }
     }
 
     /// Writes several settings atomically (parameters with their ETag, say).
@@ -97,8 +95,8 @@ extension Journal {
         noteSettingsChanged()
     }
 
-    static func setSetting(_ key: String, _ value: String, _ db: Database) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO setting (key, value) VALUES (?, ?)", arguments: [key, value])
+    static func setSetting(_ key: String, _ value: String, _ db: Connection) throws {
+        try db.run("INSERT OR REPLACE INTO setting (key, value) VALUES (?, ?)", [key, value])
     }
 
     // MARK: - Batches
@@ -107,26 +105,26 @@ extension Journal {
     /// newest record, with its totals (rejected records left out, as the platform does).
     public func nextBatch() throws(JournalError) -> Batch? {
         try read { db in
-            let last = try Row.fetchOne(db, sql: "SELECT batch_no, last_seq FROM batch WHERE status = 'balanced' ORDER BY batch_no DESC LIMIT 1")
-            let open = try Int.fetchOne(db, sql: "SELECT batch_no FROM batch WHERE status = 'unbalanced' ORDER BY batch_no DESC LIMIT 1")
-            let first = (last?["last_seq"] as Int? ?? 0) + 1
-            let lastSeq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM record") ?? 0
+            let last = try db.row("SELECT batch_no, last_seq FROM batch WHERE status = 'balanced' ORDER BY batch_no DESC LIMIT 1")
+            let open = try db.scalar(Int.self, "SELECT batch_no FROM batch WHERE status = 'unbalanced' ORDER BY batch_no DESC LIMIT 1")
+            let first = (try last?.value("last_seq", as: Int.self) ?? 0) + 1
+            let lastSeq = try db.scalar(Int.self, "SELECT COALESCE(MAX(seq), 0) FROM record") ?? 0
             guard lastSeq >= first else { return nil }
-            let totals = try Row.fetchOne(db, sql: """
+            let totals = try db.row("""
                 SELECT COUNT(*) AS count, COALESCE(SUM(amount), 0) AS amount FROM record
                 WHERE seq BETWEEN ? AND ? AND kind IN ('purchase', 'capp_purchase') AND upload_state != 'rejected'
-                """, arguments: [first, lastSeq])
-            return Batch(batchNo: open ?? ((last?["batch_no"] as Int? ?? 0) + 1), firstSeq: first, lastSeq: lastSeq,
-                         count: totals?["count"] ?? 0, amount: totals?["amount"] ?? 0)
+                """, [first, lastSeq])
+            return Batch(batchNo: try open ?? ((last?.value("batch_no", as: Int.self) ?? 0) + 1), firstSeq: first, lastSeq: lastSeq,
+                         count: try totals?.value("count") ?? 0, amount: try totals?.value("amount") ?? 0)
         }
     }
 
     /// Records the platform's answer to a settlement.
     public func recordSettlement(_ batch: Batch, balanced: Bool, detail: String?) throws(JournalError) {
         try write { db in
-            try db.execute(sql: """
+            try db.run("""
                 INSERT OR REPLACE INTO batch (batch_no, first_seq, last_seq, count, amount, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [batch.batchNo, batch.firstSeq, batch.lastSeq, batch.count, batch.amount,
+                """, [batch.batchNo, batch.firstSeq, batch.lastSeq, batch.count, batch.amount,
                                  balanced ? "balanced" : "unbalanced", detail])
         }
     }
@@ -135,7 +133,7 @@ extension Journal {
     public func records(seqs: [Int]) throws(JournalError) -> [StoredRecord] {
         try read { db in
             try seqs.sorted().compactMap { seq in
-                try Row.fetchOne(db, sql: "SELECT body, hash FROM record WHERE seq = ?", arguments: [seq]).map { try Self.decode($0) }
+                try db.row("SELECT body, hash FROM record WHERE seq = ?", [seq]).map { try Self.decode($0) }
             }
         }
     }

@@ -1,4 +1,4 @@
-import GRDB
+import SQLite
 
 /// The hot list (clearing API §2), kept in the journal's database with its
 /// version: looked up by card number on every tap, replaced or patched
@@ -16,24 +16,16 @@ extension Journal {
     public func isHotListed(_ cardNo: String) throws(JournalError) -> Bool {
         guard let key = Self.key(cardNo) else { throw .storage("card number \(cardNo) is not 16 hex digits") }
         if let answer = hotListProbe?.contains(key) { return answer }
-        do {
-            return try unsafeRead { try Bool.fetchOne($0.cachedStatement(sql: "SELECT 1 FROM hotlist WHERE card_no = ?"), arguments: [key]) } == true
-        } catch let error as JournalError {
-            throw error
-        } catch let error as DatabaseError {
-            throw Self.classify(error)
-        } catch {
-            throw .storage("\(error)")
-        }
+        return try unsafeRead { try $0.row(HotListProbe.lookup, [key]) } != nil
     }
 
     /// The version last applied (0: none yet).
     public var hotListVersion: Int {
-        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT version FROM hotlist_version WHERE id = 1") ?? 0 } }
+        get throws(JournalError) { try read { try $0.scalar(Int.self, "SELECT version FROM hotlist_version WHERE id = 1") ?? 0 } }
     }
 
     public var hotListCount: Int {
-        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM hotlist") ?? 0 } }
+        get throws(JournalError) { try read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM hotlist") ?? 0 } }
     }
 
     /// Applies one answer of `GET /v1/blacklist`: `full` replaces the list with
@@ -44,12 +36,10 @@ extension Journal {
             throw .storage("hot list version \(version) has a malformed card number")
         }
         try write { db in
-            if full { try db.execute(sql: "DELETE FROM hotlist") }
-            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO hotlist (card_no) VALUES (?)")
-            for key in adds { try insert.execute(arguments: [key]) }
-            let delete = try db.cachedStatement(sql: "DELETE FROM hotlist WHERE card_no = ?")
-            for key in removes { try delete.execute(arguments: [key]) }
-            try db.execute(sql: "INSERT OR REPLACE INTO hotlist_version (id, version) VALUES (1, ?)", arguments: [version])
+            if full { try db.run("DELETE FROM hotlist") }
+            for key in adds { try db.run("INSERT OR IGNORE INTO hotlist (card_no) VALUES (?)", [key]) }
+            for key in removes { try db.run("DELETE FROM hotlist WHERE card_no = ?", [key]) }
+            try db.run("INSERT OR REPLACE INTO hotlist_version (id, version) VALUES (1, ?)", [version])
         }
     }
 }

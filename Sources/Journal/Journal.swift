@@ -1,5 +1,11 @@
+import Hex
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import GRDB
+#endif
+import Glibc
+import SQLite
 import Synchronization
 
 /// What the terminal knows just before DEBIT or CREDIT (contract §9.2): the
@@ -117,7 +123,7 @@ public final class Journal: Sendable {
         public var recordsVerified = 0
     }
 
-    private let database: DatabasePool?
+    private let database: JournalStore?
     let hotListProbe: HotListProbe?
     /// Kept in step with every append (one writer: this object), so a tap
     /// reads it without scanning the records.
@@ -168,7 +174,7 @@ public final class Journal: Sendable {
         var initialUncertain: [Int64: String] = [:]
         var initialNewest: String?
         var identity: String?
-        var database: DatabasePool?
+        var database: JournalStore?
         var fault: String?
         do {
             if readOnly {
@@ -181,7 +187,7 @@ public final class Journal: Sendable {
                 guard let text = try? String(contentsOf: marker, encoding: .utf8) else {
                     throw JournalError.fault("\(marker.path) is unreadable")
                 }
-                marked = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                marked = text.trimmingWhitespace
             } else {
                 marked = nil
             }
@@ -192,33 +198,34 @@ public final class Journal: Sendable {
                 // Looked at read-only first: a truncated or replaced file is not even opened for writing.
                 try Self.checkHasJournalSchema(databaseURL, marked: marked)
             }
-            let pool = try Self.openPool(databaseURL, readOnly: readOnly)
+            let pool = try JournalStore(path: databaseURL.path, readOnly: readOnly)
             database = pool
             identity = readOnly ? try Self.storedIdentity(pool, marked: marked) ?? marked
                 : try Self.establishIdentity(pool, marked: marked, marker: marker)
             try Self.checkIntegrity(pool)
             if !readOnly {
                 report.promotedToUncertain = try pool.write { db in
-                    try db.execute(sql: "UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
-                    return db.changesCount
+                    try db.run("UPDATE entry SET state = 'uncertain', detail = 'power lost before the card answered' WHERE state = 'pending'")
+                    return db.changes
                 }
             }
             report.recordsVerified = try Self.verifyChain(pool, fromCheckpoint: true, advance: !readOnly)
             initialUncertain = try pool.read { db in
-                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, card_no FROM entry WHERE state = 'uncertain'")
-                    .map { ($0["id"] as Int64, $0["card_no"] as String) })
+                Dictionary(uniqueKeysWithValues: try db.rows("SELECT id, card_no FROM entry WHERE state = 'uncertain'")
+                    .map { (try $0.value("id", as: Int64.self), try $0.value("card_no", as: String.self)) })
             }
-            initialNewest = try pool.read { try String.fetchOne($0, sql: "SELECT time FROM record ORDER BY seq DESC LIMIT 1") }
+            initialNewest = try pool.read { try $0.scalar(String.self, "SELECT time FROM record ORDER BY seq DESC LIMIT 1") }
             initialExposure = try pool.read { db in
                 // Everything below the upload cursor is delivered: only the rest is scanned.
-                let cursor = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'upload_cursor'") ?? 0
-                let row = try Row.fetchOne(db, sql: """
+                let cursor = try Self.uploadCursor(db)
+                let row = try db.row("""
                     SELECT COUNT(*) AS records,
                            COALESCE(SUM(CASE WHEN kind IN ('purchase', 'capp_purchase') THEN amount END), 0) AS amount,
                            (SELECT time FROM record WHERE seq >= ?1 AND upload_state = 'undelivered' ORDER BY seq LIMIT 1) AS oldest
                     FROM record WHERE seq >= ?1 AND upload_state = 'undelivered'
-                    """, arguments: [cursor])
-                return OfflineExposure(records: row?["records"] ?? 0, debitAmount: row?["amount"] ?? 0, oldestTime: row?["oldest"])
+                    """, [cursor])
+                return OfflineExposure(records: try row?.value("records") ?? 0, debitAmount: try row?.value("amount") ?? 0,
+                                       oldestTime: try row?.optional("oldest"))
             }
         } catch let error as JournalError {
             fault = error.description
@@ -241,9 +248,8 @@ public final class Journal: Sendable {
     /// database first and in the marker after, so a crash in between leaves a
     /// journal whose marker is simply rewritten at the next open.
     private static func checkHasJournalSchema(_ url: URL, marked: String) throws {
-        var configuration = Configuration()
-        configuration.readonly = true
-        let hasSchema = (try? DatabaseQueue(path: url.path, configuration: configuration).read { try $0.tableExists("record") }) ?? false
+        let hasSchema = (try? Connection(path: url.path, readOnly: true)
+            .row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record'")) != nil
         guard hasSchema else {
             throw JournalError.fault("journal database is empty but \(markerName) names journal \(marked): "
                                      + "it was truncated or replaced; not starting a new chain over it")
@@ -252,16 +258,16 @@ public final class Journal: Sendable {
 
     /// The identity stored inside the database (nil: none yet), which must be
     /// the marker's when both exist.
-    private static func storedIdentity(_ pool: DatabasePool, marked: String?) throws -> String? {
-        let stored = try pool.read { try String.fetchOne($0, sql: "SELECT value FROM setting WHERE key = ?", arguments: [identityKey]) }
+    private static func storedIdentity(_ pool: JournalStore, marked: String?) throws -> String? {
+        let stored = try pool.read { try $0.scalar(String.self, "SELECT value FROM setting WHERE key = ?", [identityKey]) }
         if let stored, let marked, stored != marked {
             throw JournalError.fault("journal database is journal \(stored) but \(markerName) names journal \(marked): it was replaced")
         }
         return stored
     }
 
-    private static func establishIdentity(_ pool: DatabasePool, marked: String?, marker: URL) throws -> String {
-        try migrator.migrate(pool)
+    private static func establishIdentity(_ pool: JournalStore, marked: String?, marker: URL) throws -> String {
+        try pool.write { try migrate($0) }
         switch (try storedIdentity(pool, marked: marked), marked) {
         case (let stored?, _):
             if marked == nil { try Data(stored.utf8).write(to: marker, options: .atomic) }
@@ -286,34 +292,11 @@ public final class Journal: Sendable {
         uncertainCards.withLock { $0.values.contains(cardNo) }
     }
 
-    private static func openPool(_ url: URL, readOnly: Bool) throws -> DatabasePool {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.readonly = readOnly
-        configuration.prepareDatabase { db in
-            // Small pages: a commit writes one WAL frame per page it touches, and a
-            // journal commit touches one or two pages; 1 KiB frames sync faster than 4 KiB.
-            // Takes effect only when the file is created.
-            try db.execute(sql: "PRAGMA page_size = 1024")
-            // Reads straight from the mapped file: a hot-list probe costs no
-            // read() calls and no copy of the list in the process's heap.
-            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
-        }
-        let pool = try DatabasePool(path: url.path, configuration: configuration)
-        if readOnly { return pool }
-        // GRDB's pool sets synchronous = NORMAL on its writer after
-        // prepareDatabase; FULL must be set afterwards, on the writer itself.
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 128")
-        }
-        return pool
-    }
-
-    static let migrator: DatabaseMigrator = {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
+    /// The schema, in steps. Each step's name is recorded in `grdb_migrations`
+    /// (the table and names GRDB's migrator used before the firmware dropped
+    /// GRDB), so a journal made by any earlier firmware opens unchanged.
+    static let migrations: [(name: String, sql: String)] = [
+        ("v1", """
                 CREATE TABLE record (
                     seq INTEGER PRIMARY KEY,
                     kind TEXT NOT NULL,
@@ -350,16 +333,12 @@ public final class Journal: Sendable {
                 );
                 -- Entries closed into a record are deleted in the same transaction
                 -- (the record carries the proof), so this table stays small.
-                """)
-        }
-        migrator.registerMigration("v2 hot list") { db in
-            try db.execute(sql: """
+                """),
+        ("v2 hot list", """
                 CREATE TABLE hotlist (card_no INTEGER PRIMARY KEY) WITHOUT ROWID;
                 CREATE TABLE hotlist_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
-                """)
-        }
-        migrator.registerMigration("v3 delivery") { db in
-            try db.execute(sql: """
+                """),
+        ("v3 delivery", """
                 -- Small values the terminal keeps between starts: parameters and their
                 -- ETag, the clock correction, the upload cursor.
                 CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -369,13 +348,21 @@ public final class Journal: Sendable {
                     count INTEGER NOT NULL, amount INTEGER NOT NULL,
                     status TEXT NOT NULL CHECK (status IN ('balanced', 'unbalanced')), detail TEXT
                 );
-                """)
-        }
-        return migrator
-    }()
+                """),
+    ]
 
-    private static func checkIntegrity(_ pool: DatabasePool) throws {
-        let result = try pool.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
+    /// Applies the steps not yet recorded, inside the caller's transaction.
+    static func migrate(_ db: Connection) throws {
+        try db.execute(script: "CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+        let applied = Set(try db.rows("SELECT identifier FROM grdb_migrations").map { try $0.value("identifier", as: String.self) })
+        for step in migrations where !applied.contains(step.name) {
+            try db.execute(script: step.sql)
+            try db.run("INSERT INTO grdb_migrations (identifier) VALUES (?)", [step.name])
+        }
+    }
+
+    private static func checkIntegrity(_ pool: JournalStore) throws {
+        let result = try pool.read { try $0.rows("PRAGMA quick_check").map { try $0.value("quick_check", as: String.self) } }
         guard result == ["ok"] else {
             throw JournalError.fault("database damaged: \(result.prefix(3).joined(separator: "; "))")
         }
@@ -393,8 +380,7 @@ public final class Journal: Sendable {
     public func recordPending(_ entry: PendingEntry) throws(JournalError) -> Int64 {
         if let free = freeBytes, free < Self.reservedBytes { throw .diskFull }
         return try write { db in
-            try db.cachedStatement(sql: "INSERT INTO entry (state, body, card_no) VALUES ('pending', ?, ?)")
-                .execute(arguments: [try Self.json(entry), entry.cardNo])
+            try db.run("INSERT INTO entry (state, body, card_no) VALUES ('pending', ?, ?)", [try Self.json(entry), entry.cardNo])
             return db.lastInsertedRowID
         }
     }
@@ -409,10 +395,9 @@ public final class Journal: Sendable {
             let stored = try Self.append(record, db)
             if record.kind == .declined {
                 // FAILED: kept with its T for audit (a declined record carries no terminal_seq).
-                try db.cachedStatement(sql: "UPDATE entry SET state = 'failed', record_seq = ? WHERE id = ?")
-                    .execute(arguments: [stored.record.seq, id])
+                try db.run("UPDATE entry SET state = 'failed', record_seq = ? WHERE id = ?", [stored.record.seq, id])
             } else {
-                try db.cachedStatement(sql: "DELETE FROM entry WHERE id = ?").execute(arguments: [id])
+                try db.run("DELETE FROM entry WHERE id = ?", [id])
             }
             return stored
         }
@@ -424,8 +409,8 @@ public final class Journal: Sendable {
     /// UNRESOLVED: recovery could not decide; reported, never retried.
     public func mark(entry id: Int64, _ state: OpenEntry.State, detail: String) throws(JournalError) {
         let cardNo = try write { db in
-            try db.execute(sql: "UPDATE entry SET state = ?, detail = ? WHERE id = ?", arguments: [state.rawValue, detail, id])
-            return try String.fetchOne(db, sql: "SELECT card_no FROM entry WHERE id = ?", arguments: [id])
+            try db.run("UPDATE entry SET state = ?, detail = ? WHERE id = ?", [state.rawValue, detail, id])
+            return try db.scalar(String.self, "SELECT card_no FROM entry WHERE id = ?", [id])
         }
         uncertainCards.withLock { $0[id] = state == .uncertain ? cardNo : nil }
     }
@@ -437,8 +422,7 @@ public final class Journal: Sendable {
     public func markUnresolved(entry id: Int64, detail: String, report: ClearingRecord) throws(JournalError) -> StoredRecord {
         let stored = try appending(report) { db in
             let stored = try Self.append(report, db)
-            try db.cachedStatement(sql: "UPDATE entry SET state = 'unresolved', detail = ?, record_seq = ? WHERE id = ?")
-                .execute(arguments: [detail, stored.record.seq, id])
+            try db.run("UPDATE entry SET state = 'unresolved', detail = ?, record_seq = ? WHERE id = ?", [detail, stored.record.seq, id])
             return stored
         }
         forgetUncertain(id)
@@ -467,7 +451,7 @@ public final class Journal: Sendable {
     }
 
     /// A write that adds `record`; the exposure and the newest time follow only once it committed.
-    private func appending<T>(_ record: ClearingRecord, _ body: (Database) throws -> T) throws(JournalError) -> T {
+    private func appending<T: Sendable>(_ record: ClearingRecord, _ body: (Connection) throws -> T) throws(JournalError) -> T {
         try tracked(body) { exposure, _ in
             exposure.add(record)
             newestTime.withLock { $0 = record.time }
@@ -477,7 +461,7 @@ public final class Journal: Sendable {
     /// A write that changes what is undelivered. The exposure lock is held
     /// across the commit, so exposure changes apply in commit order (an
     /// append and a delivery racing cannot leave a stale oldest time).
-    func tracked<T>(_ body: (Database) throws -> T, then update: (inout OfflineExposure, T) -> Void) throws(JournalError) -> T {
+    func tracked<T: Sendable>(_ body: (Connection) throws -> T, then update: (inout OfflineExposure, T) -> Void) throws(JournalError) -> T {
         var result: T?
         try exposure.withLock { (exposure: inout OfflineExposure) throws(JournalError) in
             let value = try write(body)
@@ -487,43 +471,36 @@ public final class Journal: Sendable {
         return result!
     }
 
-    private static func append(_ record: ClearingRecord, _ db: Database) throws -> StoredRecord {
-        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM record ORDER BY seq DESC LIMIT 1"))
+    private static func append(_ record: ClearingRecord, _ db: Connection) throws -> StoredRecord {
+        let head = try db.row("SELECT seq, hash FROM record ORDER BY seq DESC LIMIT 1")
         var chained = record
-        chained.seq = (head?["seq"] as Int? ?? 0) + 1
-        chained.prevHash = head?["hash"] ?? ClearingRecord.genesisHash
+        chained.seq = (try head?.value("seq", as: Int.self) ?? 0) + 1
+        chained.prevHash = try head?.value("hash") ?? ClearingRecord.genesisHash
         let canonical = chained.canonicalBytes
         let hash = ClearingRecord.hash(prevHash: chained.prevHash, canonical: canonical)
-        try db.cachedStatement(sql: "INSERT INTO record (seq, kind, card_no, amount, time, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [chained.seq, chained.kind.rawValue, chained.cardNo, chained.amount, chained.time,
-                                 String(decoding: canonical, as: UTF8.self), hash])
+        try db.run("INSERT INTO record (seq, kind, card_no, amount, time, body, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [chained.seq, chained.kind.rawValue, chained.cardNo, chained.amount, chained.time,
+                    String(decoding: canonical, as: UTF8.self), hash])
         return StoredRecord(record: chained, hash: hash)
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+    func write<T: Sendable>(_ body: (Connection) throws -> T) throws(JournalError) -> T {
         if let fault { throw .fault(fault) }
         if readOnly { throw .fault("opened read-only") }
         guard let database else { throw .fault("not open") }
-        do {
-            return try database.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
-        } catch let error as DatabaseError {
-            throw Self.classify(error)
-        } catch {
-            throw .storage("\(error)")
-        }
+        return try Self.classifying { try database.write(body) }
     }
 
-    static func classify(_ error: DatabaseError) -> JournalError {
-        switch error.resultCode {
-        case .SQLITE_FULL: .diskFull
-        default: .storage(error.description)
+    /// Runs `body`, its failures as `JournalError`s (a full disk by name).
+    static func classifying<T>(_ body: () throws -> T) throws(JournalError) -> T {
+        do {
+            return try body()
+        } catch let error as JournalError {
+            throw error
+        } catch let error as SQLiteError {
+            throw error.isDiskFull ? .diskFull : .storage(error.description)
+        } catch {
+            throw .storage("\(error)")
         }
     }
 
@@ -538,8 +515,7 @@ public final class Journal: Sendable {
     /// Records with `seq` above `after`, ascending, at most `limit`.
     public func records(after seq: Int, limit: Int) throws(JournalError) -> [StoredRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
-                .map { try Self.decode($0) }
+            try db.rows("SELECT body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT ?", [seq, limit]).map { try Self.decode($0) }
         }
     }
 
@@ -547,11 +523,11 @@ public final class Journal: Sendable {
     /// flight), UNCERTAIN and UNRESOLVED.
     public func openEntries() throws(JournalError) -> [OpenEntry] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, state, body, detail FROM entry WHERE state IN ('pending', 'uncertain', 'unresolved') ORDER BY id")
+            try db.rows("SELECT id, state, body, detail FROM entry WHERE state IN ('pending', 'uncertain', 'unresolved') ORDER BY id")
                 .map { row in
-                    OpenEntry(id: row["id"], state: OpenEntry.State(rawValue: row["state"]) ?? .unresolved,
-                              entry: try JSONDecoder().decode(PendingEntry.self, from: Data((row["body"] as String).utf8)),
-                              detail: row["detail"])
+                    OpenEntry(id: try row.value("id"), state: OpenEntry.State(rawValue: try row.value("state")) ?? .unresolved,
+                              entry: try JSONDecoder().decode(PendingEntry.self, from: Data(try row.value("body", as: String.self).utf8)),
+                              detail: try row.optional("detail"))
                 }
         }
     }
@@ -564,20 +540,18 @@ public final class Journal: Sendable {
     }
 
     public var lastSeq: Int {
-        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT MAX(seq) FROM record") ?? 0 } }
+        get throws(JournalError) { try read { try $0.scalar(Int.self, "SELECT MAX(seq) FROM record") ?? 0 } }
     }
 
     public var undeliveredCount: Int {
-        get throws(JournalError) { try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM record WHERE upload_state = 'undelivered'") ?? 0 } }
+        get throws(JournalError) { try read { try $0.scalar(Int.self, "SELECT COUNT(*) FROM record WHERE upload_state = 'undelivered'") ?? 0 } }
     }
 
     /// The writer's `PRAGMA synchronous` (2 = FULL), for tests and diagnostics.
     public var synchronousMode: Int {
         get throws(JournalError) {
             guard let database else { throw .fault(fault ?? "not open") }
-            do { return try database.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 } } catch {
-                throw .storage("\(error)")
-            }
+            return try Self.classifying { try database.writeWithoutTransaction { try $0.scalar(Int.self, "PRAGMA synchronous") ?? -1 } }
         }
     }
 
@@ -586,36 +560,24 @@ public final class Journal: Sendable {
     /// Returns the number of records checked.
     public func verifyWholeChain() throws(JournalError) -> Int {
         guard let database else { throw .fault(fault ?? "not open") }
-        do { return try Self.verifyChain(database, fromCheckpoint: false, advance: !readOnly) } catch let error as JournalError {
-            throw error
-        } catch {
-            throw .storage("\(error)")
-        }
+        return try Self.classifying { try Self.verifyChain(database, fromCheckpoint: false, advance: !readOnly) }
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws(JournalError) -> T {
+    func read<T: Sendable>(_ body: (Connection) throws -> T) throws(JournalError) -> T {
         guard let database else { throw .fault(fault ?? "not open") }
-        do {
-            return try database.read(body)
-        } catch let error as DatabaseError {
-            throw Self.classify(error)
-        } catch let error as JournalError {
-            throw error
-        } catch {
-            throw .storage("\(error)")
-        }
+        return try Self.classifying { try database.read(body) }
     }
 
     /// A read outside a transaction: a single statement is its own consistent snapshot.
-    func unsafeRead<T>(_ body: (Database) throws -> T) throws -> T {
-        guard let database else { throw JournalError.fault(fault ?? "not open") }
-        return try database.unsafeRead(body)
+    func unsafeRead<T: Sendable>(_ body: (Connection) throws -> T) throws(JournalError) -> T {
+        guard let database else { throw .fault(fault ?? "not open") }
+        return try Self.classifying { try database.unsafeRead(body) }
     }
 
     static func decode(_ row: Row) throws -> StoredRecord {
-        let body: String = row["body"]
+        let body: String = try row.value("body")
         do {
-            return StoredRecord(record: try JSONDecoder().decode(ClearingRecord.self, from: Data(body.utf8)), hash: row["hash"])
+            return StoredRecord(record: try JSONDecoder().decode(ClearingRecord.self, from: Data(body.utf8)), hash: try row.value("hash"))
         } catch {
             throw JournalError.fault("record body unreadable: \(body.prefix(80))")
         }
@@ -624,23 +586,23 @@ public final class Journal: Sendable {
     /// Walks the chain in `seq` order: each record's `seq` follows the last,
     /// its `prev_hash` is the last hash, and its hash recomputes from its body.
     /// Advances the checkpoint.
-    static func verifyChain(_ pool: DatabasePool, fromCheckpoint: Bool, advance: Bool = true) throws -> Int {
+    static func verifyChain(_ pool: JournalStore, fromCheckpoint: Bool, advance: Bool = true) throws -> Int {
         let start: (seq: Int, hash: String) = try pool.read { db in
-            guard fromCheckpoint, let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM checkpoint WHERE id = 1") else {
+            guard fromCheckpoint, let row = try db.row("SELECT seq, hash FROM checkpoint WHERE id = 1") else {
                 return (0, ClearingRecord.genesisHash)
             }
-            return (row["seq"], row["hash"])
+            return (try row.value("seq"), try row.value("hash"))
         }
         var last = start
         var checked = 0
         while true {
             let batch = try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT seq, body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT 1000", arguments: [last.seq])
+                try db.rows("SELECT seq, body, hash FROM record WHERE seq > ? ORDER BY seq LIMIT 1000", [last.seq])
             }
             for row in batch {
-                let seq: Int = row["seq"]
+                let seq: Int = try row.value("seq")
                 let stored = try decode(row)
-                let body: String = row["body"]
+                let body: String = try row.value("body")
                 guard seq == last.seq + 1, stored.record.seq == seq else {
                     throw JournalError.fault("hash chain broken: record \(seq) follows \(last.seq)")
                 }
@@ -657,7 +619,7 @@ public final class Journal: Sendable {
         }
         if advance && last.seq != start.seq {
             try pool.write { db in
-                try db.execute(sql: "INSERT OR REPLACE INTO checkpoint (id, seq, hash) VALUES (1, ?, ?)", arguments: [last.seq, last.hash])
+                try db.run("INSERT OR REPLACE INTO checkpoint (id, seq, hash) VALUES (1, ?, ?)", [last.seq, last.hash])
             }
         }
         return checked

@@ -1,5 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hex
 
 /// The supervisor's PIN that settling from the keypad asks for, kept only as

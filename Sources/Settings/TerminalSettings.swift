@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// What provisioning writes and `posd` reads at start: who the terminal is,
 /// where its platform is, what hardware it has and what it does. Kept in

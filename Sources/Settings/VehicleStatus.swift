@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `<data-dir>/vehicle.json`: the stop a running validator prices taps at and
 /// where it came from (the vehicle feed, or the provisioned stop when the

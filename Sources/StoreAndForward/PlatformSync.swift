@@ -1,5 +1,9 @@
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Journal
 import Logging
 

@@ -1,6 +1,10 @@
 import FlightRecorder
 import Hex
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ISO7816
 import Journal
 import PCSC

@@ -2,7 +2,12 @@ import ArgumentParser
 import BoardDefinition
 import BoardPanel
 import Cashier
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Journal
 import LineServer
 import Panel
@@ -68,7 +73,7 @@ struct CashierTerminal {
     /// Serves the keypad until `shouldStop`; a sale under way is finished first.
     func serve(shouldStop: () -> Bool) {
         do { try loop(shouldStop) } catch {
-            FileHandle.standardError.write(Data("posd: panel: \(error)\n".utf8))
+            logLine("panel: \(error)")
         }
     }
 

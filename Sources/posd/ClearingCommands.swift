@@ -1,9 +1,13 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Cashier
 import ClearingAPI
 import ClearingClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Hex
 import Journal
 import Logging
@@ -66,7 +70,7 @@ struct ClearingOptions: ParsableArguments {
         let tokenPath = tokenFile ?? TerminalSettings.tokenURL(in: data.url).path
         let token: String
         do { token = try String(contentsOfFile: tokenPath, encoding: .utf8) } catch {
-            throw ConfigurationProblem("cannot read the token file \(tokenPath): \(error.localizedDescription)")
+            throw ConfigurationProblem("cannot read the token file \(tokenPath): \(systemReason(error))")
         }
         do {
             let endpoint = try ClearingEndpoint(url: url, terminalID: terminalID, token: token)
@@ -83,7 +87,7 @@ struct ClearingOptions: ParsableArguments {
     /// clear line and exit 78 (EX_CONFIG).
     func client(logger: Logger, data: DataOptions) throws -> ClearingClient {
         do { return try client(data: data, logger: logger) } catch {
-            FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+            logLine("\(error)")
             throw ExitCode(configurationFailure)
         }
     }
@@ -234,7 +238,7 @@ struct Load: AsyncParsableCommand {
         let journal = core.journal
         let terminal = try readers.terminal(core)
         guard terminal.psam.terminalNumber.hex == terminalID else {
-            FileHandle.standardError.write(Data("posd: the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not this terminal's id \(terminalID)\n".utf8))
+            logLine("the PSAM's terminal number \(terminal.psam.terminalNumber.hex) is not this terminal's id \(terminalID)")
             throw ExitCode(configurationFailure)
         }
         let outcome = try await setUpAsync { () async throws(Terminal.SetupError) in
@@ -265,7 +269,7 @@ struct Load: AsyncParsableCommand {
         let report = PurchaseReport(outcome, amount: amount)
         show(report, json: readers.json)
         if let alarm = terminal.journalAlarm {
-            FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
+            logLine("ALARM journal: \(alarm)")
         }
         throw ExitCode(report.exitCode)
     }
@@ -276,7 +280,7 @@ func setUpAsync<T>(_ body: () async throws(Terminal.SetupError) -> T) async thro
     do {
         return try await body()
     } catch {
-        FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+        logLine("\(error)")
         throw ExitCode(setUpFailure)
     }
 }

@@ -1,6 +1,11 @@
 import Cashier
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Journal
 import Settings
 import StoreAndForward

@@ -2,7 +2,12 @@ import ArgumentParser
 import BoardDefinition
 import Cashier
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Hex
 import Journal
 import PCSC
@@ -40,7 +45,7 @@ struct ReaderOptions: ParsableArguments {
     /// every tap, and every APDU told to its flight recorder.
     func terminal(_ core: TerminalCore? = nil) throws -> Terminal {
         var configuration = Terminal.Configuration(cardReader: cardReader, psamReader: psamReader,
-                                                   log: { FileHandle.standardError.write(Data("posd: \($0)\n".utf8)) })
+                                                   log: { logLine("\($0)") })
         if let parameters = core?.parameters { configuration.currentLimits = { parameters.current.offline } }
         configuration.recorder = core?.recorder
         return try setUp { () throws(Terminal.SetupError) in try Terminal(configuration) }
@@ -50,7 +55,27 @@ struct ReaderOptions: ParsableArguments {
 /// Prints a result line at once, unbuffered even into a pipe: a result is
 /// shown when it is known.
 func show(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    writeAll(STDOUT_FILENO, line + "\n")
+}
+
+/// The system's words for a file error ("No such file or directory"), which
+/// FoundationEssentials keeps inside its CocoaError.
+func systemReason(_ error: any Error) -> String {
+    guard let posix = (error as? CocoaError)?.underlying as? POSIXError else { return "\(error)" }
+    return String(cString: strerror(posix.code.rawValue))
+}
+
+/// Writes all of `text` to `descriptor`, unbuffered (what is written is
+/// written, even if the process dies next); a closed or full stream loses the
+/// line, never the process.
+func writeAll(_ descriptor: Int32, _ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        bytes = bytes.dropFirst(written)
+    }
 }
 
 /// Refuses an option value outside `range` with a usage error (exit 64),
@@ -66,7 +91,7 @@ func require<Value: BinaryInteger>(_ value: Value, in range: ClosedRange<Int>, _
 func show(_ report: PurchaseReport, json: Bool) {
     show(json ? report.json : report.text)
     if let detail = report.detail {
-        FileHandle.standardError.write(Data("posd: \(report.result) \(report.reason ?? ""): \(detail)\n".utf8))
+        logLine("\(report.result) \(report.reason ?? ""): \(detail)")
     }
 }
 
@@ -79,7 +104,7 @@ func setUp<T>(_ body: () throws(Terminal.SetupError) -> T) throws -> T {
     do {
         return try body()
     } catch {
-        FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+        logLine("\(error)")
         throw ExitCode(setUpFailure)
     }
 }
@@ -147,18 +172,17 @@ struct DataOptions: ParsableArguments {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw unusable("cannot be created (\((error as NSError).localizedDescription))")
+            throw unusable("cannot be created (\(systemReason(error)))")
         }
         guard access(url.path, W_OK | X_OK) == 0 else { throw unusable("is not writable by this user (\(String(cString: strerror(errno))))") }
         return Journal(directory: url)
     }
 
     private func unusable(_ why: String) -> ExitCode {
-        FileHandle.standardError.write(Data("""
-            posd: the data directory \(dataDir) \(why). Pass --data-dir DIR to keep the journal elsewhere \
+        logLine("""
+            the data directory \(dataDir) \(why). Pass --data-dir DIR to keep the journal elsewhere \
             (a bench run), or provision this terminal with posd-tech provision and run posd as the user that owns it.
-
-            """.utf8))
+            """)
         return ExitCode(configurationFailure)
     }
 }
@@ -212,7 +236,7 @@ struct Purchase: ParsableCommand {
             let report = PurchaseReport(outcome, amount: amount)
             show(report, json: readers.json)
             if let alarm = terminal.journalAlarm {
-                FileHandle.standardError.write(Data("posd: ALARM journal: \(alarm)\n".utf8))
+                logLine("ALARM journal: \(alarm)")
             }
             exitCode = report.exitCode
             if exitCode != 0 && exitCode != 4 { break }  // a recovered earlier sale lets a soak run go on
@@ -252,7 +276,7 @@ struct Readers: ParsableCommand {
         do {
             for reader in try PCSCContext().readers() { print(reader) }
         } catch {
-            FileHandle.standardError.write(Data("posd: PC/SC service: \(error)\n".utf8))
+            logLine("PC/SC service: \(error)")
             throw ExitCode(setUpFailure)
         }
     }

@@ -1,7 +1,13 @@
 import ArgumentParser
 import ClearingAPI
 import ClearingClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Glibc
 import Journal
 import LineServer
 import Logging
@@ -59,21 +65,21 @@ struct Run: AsyncParsableCommand {
         let settings: TerminalSettings
         do {
             guard let loaded = try TerminalSettings.load(from: data.url) else {
-                FileHandle.standardError.write(Data("posd: not provisioned: \(TerminalSettings.url(in: data.url).path) missing (posd-tech provision)\n".utf8))
+                logLine("not provisioned: \(TerminalSettings.url(in: data.url).path) missing (posd-tech provision)")
                 throw ExitCode(configurationFailure)
             }
             settings = loaded
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            FileHandle.standardError.write(Data("posd: \(TerminalSettings.url(in: data.url).path): \(error)\n".utf8))
+            logLine("\(TerminalSettings.url(in: data.url).path): \(error)")
             throw ExitCode(configurationFailure)
         }
 
         // This data directory is this service's: technicians' tools ask before touching its readers.
         let lock: ServiceLock
         do { lock = try ServiceLock(directory: data.url, mode: settings.mode.rawValue) } catch {
-            FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+            logLine("\(error)")
             throw ExitCode(configurationFailure)
         }
         defer { withExtendedLifetime(lock) {} }
@@ -88,7 +94,7 @@ struct Run: AsyncParsableCommand {
         switch settings.mode {
         case .validator:
             guard let line = settings.line else {
-                FileHandle.standardError.write(Data("posd: a validator needs its line (posd-tech provision --line)\n".utf8))
+                logLine("a validator needs its line (posd-tech provision --line)")
                 throw ExitCode(configurationFailure)
             }
             let validator = try Validator(line: line, stop: settings.stop ?? 0, route: settings.route.map { data.url.appendingPathComponent($0).path },
@@ -98,7 +104,7 @@ struct Run: AsyncParsableCommand {
             loop = TerminalLoop { shouldStop in _ = validator.serve(taps: 0, waitMilliseconds: 1000, shouldStop: shouldStop) }
         case .cashier:
             guard let board = settings.board else {
-                FileHandle.standardError.write(Data("posd: a cashier terminal needs its board (posd-tech provision --board)\n".utf8))
+                logLine("a cashier terminal needs its board (posd-tech provision --board)")
                 throw ExitCode(configurationFailure)
             }
             let cashier = try CashierTerminal(board: board, core: core, readers: readers, cardWaitSeconds: 30, settings: settings, desk: desk)
@@ -141,15 +147,18 @@ final class TerminalLoop: Service, @unchecked Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread { [self] in
-                    body { [self] in
-                        heartbeat.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-                        return stopping.load(ordering: .relaxed)
+                do {
+                    try detachThread { [self] in
+                        body { [self] in
+                            heartbeat.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                            return stopping.load(ordering: .relaxed)
+                        }
+                        done.resume()
                     }
+                } catch {
+                    logLine("cannot start the terminal loop: \(error)")
                     done.resume()
                 }
-                thread.name = "terminal"
-                thread.start()
             }
         } onGracefulShutdown: { [self] in
             stopping.store(true, ordering: .relaxed)

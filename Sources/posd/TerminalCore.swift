@@ -1,5 +1,10 @@
 import FlightRecorder
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Journal
 import Synchronization
 import Terminal

@@ -2,7 +2,12 @@ import ArgumentParser
 import BoardPanel
 import Cashier
 import Fares
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import Journal
 import LineServer
 import Purse
@@ -139,14 +144,14 @@ struct Validator {
         var shown: ReaderFault?
         while !shouldStop(), let fault = terminal.readers.ready() {
             if fault != shown {
-                FileHandle.standardError.write(Data("posd: no taps: \(fault)\n".utf8))
+                logLine("no taps: \(fault)")
                 try? panel?.display.show(screen.fit(["NO SALES", fault.part.rawValue]))
             }
             shown = fault
-            Thread.sleep(forTimeInterval: 1)
+            sleep(1)
         }
         guard shown != nil else { return false }
-        FileHandle.standardError.write(Data("posd: taps again: the readers are back\n".utf8))
+        logLine("taps again: the readers are back")
         try? panel?.display.show(idleScreen)
         return true
     }
@@ -178,10 +183,10 @@ struct Validator {
                                            })
             } catch {
                 if taps == 0 {  // nobody tapped, or the readers went away: `ready()` says which
-                    if !error.isTimeout { Thread.sleep(forTimeInterval: 1) }
+                    if !error.isTimeout { sleep(1) }
                     continue
                 }
-                FileHandle.standardError.write(Data("posd: \(error)\n".utf8))
+                logLine("\(error)")
                 return setUpFailure
             }
             served += 1
@@ -202,7 +207,7 @@ struct Validator {
                     // pcscd and is served again: a double tap is refused by the
                     // fare rules, an uncertain tap is settled by recovery.
                     if awaitReaders(shouldStop: shouldStop) { break }
-                    Thread.sleep(forTimeInterval: 1)
+                    sleep(1)
                 } catch {
                     continue
                 }
@@ -216,5 +221,5 @@ struct Validator {
 
 /// One line to the log (stderr), as the rest of posd's terminal loops write it.
 @Sendable func logLine(_ message: String) {
-    FileHandle.standardError.write(Data("posd: \(message)\n".utf8))
+    writeAll(STDERR_FILENO, "posd: \(message)\n")
 }

@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Glibc
 import LineServer
 import Settings
 import Synchronization
@@ -106,7 +112,7 @@ final class VehiclePosition: Sendable {
         }
         guard let statusFile else { return }
         let status = VehicleStatus(line: line, direction: direction, stop: stop, source: source.rawValue,
-                                   updatedAt: ISO8601DateFormatter().string(from: Date()))
+                                   updatedAt: Date().formatted(.iso8601))
         try? JSONEncoder().encode(status).write(to: statusFile, options: .atomic)
     }
 

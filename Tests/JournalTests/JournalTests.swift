@@ -209,6 +209,39 @@ import TestSupport
         #expect(throws: JournalError.self) { try reopened.recordPending(Self.entry) }
     }
 
+    /// Firmware before the journal dropped GRDB made this journal (two
+    /// purchases, by `posd purchase`); a terminal flashed with this firmware
+    /// must open it as it is and go on with its chain.
+    @Test func aJournalMadeByEarlierFirmwareOpensAndGoesOn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let made = Vectors.directory.deletingLastPathComponent().appendingPathComponent("journal/made-by-grdb")
+        for name in [Journal.databaseName, Journal.markerName] {
+            try FileManager.default.copyItem(at: made.appendingPathComponent(name), to: dir.url.appendingPathComponent(name))
+        }
+        let journal = Journal(directory: dir.url)
+        #expect(journal.fault == nil, "\(journal.fault ?? "")")
+        #expect(try journal.verifyWholeChain() == 2)
+        #expect(try journal.undelivered(limit: 10).map(\.record.amount) == [100, 250])
+        let third = try journal.append(Self.purchase)
+        #expect(third.record.seq == 3)
+        #expect(try Journal(directory: dir.url).verifyWholeChain() == 3)
+    }
+
+    /// A column holding another type than the schema's (a damaged or edited
+    /// file) is a fault with SQLite's words, never a trap.
+    @Test func aColumnOfTheWrongTypeIsAFaultNotATrap() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let journal = Journal(directory: dir.url)
+        try journal.append(Self.purchase)
+        _ = Journal(directory: dir.url)  // a start verifies record 1 and checkpoints it
+        try DatabaseQueue(path: journal.databaseURL.path).write { try $0.execute(sql: "UPDATE checkpoint SET seq = 'one'") }
+        let reopened = Journal(directory: dir.url)
+        #expect(reopened.fault?.contains("column seq holds text, not Int") == true, "\(reopened.fault ?? "no fault")")
+        #expect(throws: JournalError.self) { try reopened.recordPending(Self.entry) }
+    }
+
     @Test func missingDatabaseIsAFaultNotAFreshStart() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
