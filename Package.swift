@@ -199,17 +199,18 @@ let package = Package(
             path: "Tools/Benchmarks/journal-bench"),
 
         // Tests
+        .target(name: "TestFixtures", dependencies: ["Hex", "ISO7816", "VirtualCards"], path: "Tests/TestFixtures"),
         .target(
             name: "TestSupport",
             dependencies: [
-                "Hex", "ISO7816", "VirtualCards", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "TestFixtures", "Hex", "ISO7816", "VirtualCards", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             path: "Tests/TestSupport"),
-        .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestSupport"]),
-        .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestSupport"]),
+        .testTarget(name: "ISO7816Tests", dependencies: ["ISO7816", "Hex", "TestFixtures"]),
+        .testTarget(name: "PurseTests", dependencies: ["Purse", "ISO7816", "Hex", "TestFixtures"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets", "VirtualCards", "TestSupport"]),
         .testTarget(
             name: "JournalTests",
@@ -243,3 +244,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// POSD_PURE_TESTS=1: only the pure suites and what they need, no package but
+// the argument parser (the simulators' control server uses it), so they can
+// be cross-built for aarch64 in a minute or two and run under qemu
+// (scripts/cross-build.sh IMAGE pure-tests).
+if Context.environment["POSD_PURE_TESTS"] == "1" {
+    let pure: Set = [
+        "Hex", "ISO7816", "Purse", "Cashier", "Fares", "COpenSSL", "IssuerCrypto", "LineServer", "VirtualCards", "TestFixtures",
+        "ISO7816Tests", "PurseTests", "CashierTests", "FaresTests",
+    ]
+    package.products = []
+    package.targets = package.targets.filter { pure.contains($0.name) }
+    package.dependencies = package.dependencies.filter { "\($0.kind)".contains("swift-argument-parser") }
+}

@@ -79,7 +79,7 @@ bundle="$scratch/posd-$image-$version.bundle"
 mkdir -p "$scratch/root/trusted-keys"
 cp "$key.pub" "$scratch/root/trusted-keys/vendor.pub"
 # The journal the emulated posd wrote holds an undelivered sale (no platform here): --force.
-"$bin/posd-tech" flash "$bundle" --root "$scratch/root" --data-dir "$scratch/data" --force | tail -3
+"$bin/posd-tech" flash "$bundle" --root "$scratch/root" --data-dir "$scratch/data" --force | tr '\r' '\n' | tail -2
 echo "== $image bundle $(size "$bundle"), signed, verified and written by posd-tech flash (scratch root)"
-[ -n "${POSD_BUNDLE_OUT:-}" ] && cp "$bundle" "$POSD_BUNDLE_OUT"
+if [ -n "${POSD_BUNDLE_OUT:-}" ]; then cp "$bundle" "$POSD_BUNDLE_OUT"; fi
 

@@ -1,5 +1,11 @@
 import Cashier
+// FoundationEssentials: with Foundation itself, Testing's Foundation overlay is
+// linked, and Debian's Swift (the aarch64 build of these suites) ships none.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 @testable import Purse
 import Testing
 

@@ -1,7 +1,7 @@
 import Hex
 import ISO7816
 import Testing
-import TestSupport
+import TestFixtures
 
 @Suite struct APDUChannelTests {
     @Test(arguments: Vectors.load("transport.json"))

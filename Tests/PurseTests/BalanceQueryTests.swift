@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 @Suite struct BalanceQueryTests {
     static let select = Vectors.named("card1-cu-select", in: "profiles.json").bytes("select_resp")

@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// The terminal side of the block vectors: a hot-listed card gets exactly the
 /// transcript's GET CHALLENGE, PSAM `80 1A`/`80 FA` and APPLICATION BLOCK.

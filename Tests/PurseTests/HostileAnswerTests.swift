@@ -1,9 +1,15 @@
+// FoundationEssentials: with Foundation itself, Testing's Foundation overlay is
+// linked, and Debian's Swift (the aarch64 build of these suites) ships none.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// A seeded property harness over the purchase flow: the contract's card 1
 /// sale with one card or PSAM answer mutated (truncated, extended, a bit

@@ -1,8 +1,14 @@
+// FoundationEssentials: with Foundation itself, Testing's Foundation overlay is
+// linked, and Debian's Swift (the aarch64 build of these suites) ships none.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hex
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// The card-side parsers fed random and mutated bytes, seeded: none may trap,
 /// and what parses must be what the bytes say (a composite record written

@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// Every way a purchase can go wrong before or at DEBIT, with scripted card
 /// answers: each ends in a typed outcome, never a crash, and DEBIT is sent only

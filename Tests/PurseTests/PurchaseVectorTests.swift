@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// The terminal side of the contract's vectors: the purchase flow must send
 /// exactly the transcript's commands, in order, and read its answers right.

@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// §9.3 with scripted cards: each way recovery can end, and what the flow
 /// does next.

@@ -2,7 +2,7 @@ import Hex
 import ISO7816
 @testable import Purse
 import Testing
-import TestSupport
+import TestFixtures
 
 /// The CAPP vectors on the terminal side: a transit tap sends exactly the
 /// transcript's commands (composite record read, INITIALIZE FOR CAPP, MAC1

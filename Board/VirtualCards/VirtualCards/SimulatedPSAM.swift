@@ -138,7 +138,7 @@ public struct SimulatedPSAM: SimulatedCard {
         guard state.sequence != .max else { return .status(0x6985) }
         let sequence = be(state.sequence, 4)
         let dpk = PurseCrypto.diversify(algorithmID: algorithmID, master: state.mpk, factor: cardNumber)
-        let key = PurseCrypto.sessionKey(algorithmID: algorithmID, cardKey: dpk, input: random + counter + sequence[2..<4])
+        let key = PurseCrypto.sessionKey(algorithmID: algorithmID, cardKey: dpk, input: random + counter + Array(sequence[2..<4]))
         let mac = PurseCrypto.sessionMAC(algorithmID: algorithmID, sessionKey: key,
                                          amount + [type] + state.terminalNumber + time + (code ?? []))
         state.sequence += 1

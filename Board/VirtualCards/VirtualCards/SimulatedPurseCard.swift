@@ -232,7 +232,7 @@ public struct SimulatedPurseCard: SimulatedCard {
         let sequence = Array(c.data[0..<4]), time = Array(c.data[4..<11]), mac1 = Array(c.data[11..<15])
         let type: UInt8 = t.kind == .cappPurchase ? 0x09 : 0x06
         let key = PurseCrypto.sessionKey(algorithmID: state.algorithmID, cardKey: state.keys.dpk,
-                                         input: t.random + be(t.counter, 2) + sequence[2..<4])
+                                         input: t.random + be(t.counter, 2) + Array(sequence[2..<4]))
         let code = state.profile == .cu ? state.authenticationCode?.wrappedValue ?? [] : []
         let expected = PurseCrypto.sessionMAC(algorithmID: state.algorithmID, sessionKey: key,
                                               be(t.amount, 4) + [type] + t.terminal + time + code)

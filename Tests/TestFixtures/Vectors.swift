@@ -39,9 +39,12 @@ public struct VectorCase: @unchecked Sendable, CustomStringConvertible {
 }
 
 public enum Vectors {
-    public static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/vectors")
+    /// `Tests/Fixtures/vectors` beside this file, or under `POSD_FIXTURES` (the
+    /// repository's `Tests/Fixtures` where the tests run from elsewhere than
+    /// they were built, as the aarch64 suites under qemu do).
+    public static let directory = (ProcessInfo.processInfo.environment["POSD_FIXTURES"].map { URL(fileURLWithPath: $0) }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures"))
+        .appendingPathComponent("vectors")
 
     public static func load(_ file: String) -> [VectorCase] {
         let url = directory.appendingPathComponent(file)

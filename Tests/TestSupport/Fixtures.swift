@@ -1,0 +1,2 @@
+// The light fixtures (vectors, transcripts, the seeded generator) for every suite that imports TestSupport.
+@_exported import TestFixtures
