@@ -93,6 +93,7 @@ measure() {
   started=$(date +%s%N)
   "$@" run --data-dir "$scratch/run-data" >"$scratch/run.out" 2>"$scratch/run.err" &
   pid=$!
+  STARTED_PIDS+=($pid)  # stopped at exit whatever happens: a posd left running would hold the bench's readers
   for _ in $(seq 1 6000); do
     if grep -qw 'ready' "$scratch/run.err"; then ready=$(( ($(date +%s%N) - started) / 1000000 )); break; fi
     kill -0 "$pid" 2>/dev/null || break
