@@ -38,7 +38,9 @@ public final class PrivatePCSCD {
     public init(directory: URL) throws {
         self.directory = directory
         let index = Self.lock.withLock { defer { Self.instances += 1 }; return Self.instances }
-        cardPort = 35_973 + UInt16(index % 10) * 10
+        // Never reused within a run: a long suite (the soak) holds its ports while
+        // later suites start, and two pcscds on one vpcd port see each other's cards.
+        cardPort = 35_973 + UInt16(index % 200) * 10
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
