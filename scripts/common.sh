@@ -57,3 +57,17 @@ wait_for_readers() {
   echo "pcscd did not offer the vpcd readers (see run/pcscd.log)" >&2
   return 1
 }
+
+# The test card and PSAM personalised into DIR and served on vpcd slots 0 and
+# 1 until the calling script ends; extra arguments go to the card's `serve`
+# (`--absent`: outside the field until `insert`).
+serve_simulators() {
+  local vcard="$1" dir="$2"
+  shift 2
+  "$vcard" personalise card1 --out "$dir/card.json"
+  "$vcard" personalise psam --out "$dir/psam.json"
+  "$vcard" serve psam --state "$dir/psam.json" --slot 1 >/dev/null &
+  STARTED_PIDS+=($!)
+  "$vcard" serve card --state "$dir/card.json" --slot 0 "$@" >/dev/null &
+  STARTED_PIDS+=($!)
+}

@@ -108,42 +108,32 @@ if [ "$image" = debian13 ]; then
   fi
 fi
 
-# The Swift SDK bundle, with paths as the chroot sees them (/cross = $work;
-# /cross/device-arm64 is the build root, bound there for the build).
-sdk=$work/sdk/posd-device.artifactbundle
-mkdir -p "$sdk/device" "$work/device-arm64"
-cat > "$sdk/info.json" <<JSON
-{"schemaVersion": "1.0", "artifacts": {"posd-device": {"type": "swiftSDK", "version": "1", "variants": [{"path": "device"}]}}}
+# A Swift SDK bundle posd-VARIANT for the root at ROOT (a path as the chroot
+# sees it: /cross = $work), with TOOLSET_EXTRA after the compiler's entry.
+write_sdk() {
+  local variant=$1 root=$2 extra=$3 bundle=$work/sdk/posd-$1.artifactbundle
+  mkdir -p "$bundle/$variant"
+  cat > "$bundle/info.json" <<JSON
+{"schemaVersion": "1.0", "artifacts": {"posd-$variant": {"type": "swiftSDK", "version": "1", "variants": [{"path": "$variant"}]}}}
 JSON
-cat > "$sdk/device/swift-sdk.json" <<JSON
+  cat > "$bundle/$variant/swift-sdk.json" <<JSON
 {"schemaVersion": "4.0", "targetTriples": {"aarch64-unknown-linux-gnu": {
-  "sdkRootPath": "/cross/device-arm64",
-  "swiftResourcesPath": "/cross/device-arm64/usr/lib/swift",
-  "swiftStaticResourcesPath": "/cross/device-arm64/usr/lib/swift_static",
+  "sdkRootPath": "$root",
+  "swiftResourcesPath": "$root/usr/lib/swift",
+  "swiftStaticResourcesPath": "$root/usr/lib/swift_static",
   "toolsetPaths": ["toolset.json"]}}}
 JSON
-cat > "$sdk/device/toolset.json" <<JSON
-{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath"]},
- "linker": {"extraCLIOptions": ["/cross/glibc-compat.o"]}}
+  cat > "$bundle/$variant/toolset.json" <<JSON
+{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath"]}$extra}
 JSON
-
+}
+# The firmware: the build root, bound at /cross/device-arm64 for the build, and
+# glibc-compat.o linked in.
+mkdir -p "$work/device-arm64"
+write_sdk device /cross/device-arm64 $',\n "linker": {"extraCLIOptions": ["/cross/glibc-compat.o"]}'
 # The pure test suites link sid's shared Swift runtime, which needs glibc
 # 2.38+: they are built against Debian 13's own root, with no compat object.
-tests_sdk=$work/sdk/posd-tests.artifactbundle
-mkdir -p "$tests_sdk/tests"
-cat > "$tests_sdk/info.json" <<JSON
-{"schemaVersion": "1.0", "artifacts": {"posd-tests": {"type": "swiftSDK", "version": "1", "variants": [{"path": "tests"}]}}}
-JSON
-cat > "$tests_sdk/tests/swift-sdk.json" <<JSON
-{"schemaVersion": "4.0", "targetTriples": {"aarch64-unknown-linux-gnu": {
-  "sdkRootPath": "/cross/debian13-arm64",
-  "swiftResourcesPath": "/cross/debian13-arm64/usr/lib/swift",
-  "swiftStaticResourcesPath": "/cross/debian13-arm64/usr/lib/swift_static",
-  "toolsetPaths": ["toolset.json"]}}}
-JSON
-cat > "$tests_sdk/tests/toolset.json" <<JSON
-{"schemaVersion": "1.0", "swiftCompiler": {"extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath"]}}
-JSON
+write_sdk tests /cross/debian13-arm64 ""
 
 mkdir -p "$toolchain/cross" "$toolchain/src" "$toolchain/opt/swift-packages"
 [ -f /etc/gitconfig ] && cp /etc/gitconfig "$toolchain/etc/gitconfig"

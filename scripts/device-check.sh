@@ -38,12 +38,7 @@ echo "== $image firmware: posd $(size "$release/posd") ($(size "$scratch/firmwar
 
 start_pcscd
 wait_for_readers "$bin/posd"
-"$bin/vcard" personalise card1 --out "$scratch/card.json"
-"$bin/vcard" personalise psam --out "$scratch/psam.json"
-"$bin/vcard" serve psam --state "$scratch/psam.json" --slot 1 >/dev/null &
-STARTED_PIDS+=($!)
-"$bin/vcard" serve card --state "$scratch/card.json" --slot 0 >/dev/null &
-STARTED_PIDS+=($!)
+serve_simulators "$bin/vcard" "$scratch"
 # The bench's pcscd is Debian 12's (pcsc-lite 1.9.9) and refuses the client
 # protocol of Debian 13's libpcsclite (2.x): the emulated posd takes Debian 12's
 # aarch64 client library whatever the image (on a device, pcscd and the client

@@ -58,12 +58,7 @@ echo "   dynamic libraries: $(llvm-readelf -d "$release/posd" | awk '/NEEDED/ { 
 # A provisioned validator on the bench.
 start_pcscd
 wait_for_readers "$bin/posd"
-"$bin/vcard" personalise card1 --out "$scratch/card.json"
-"$bin/vcard" personalise psam --out "$scratch/psam.json"
-"$bin/vcard" serve psam --state "$scratch/psam.json" --slot 1 >/dev/null &
-STARTED_PIDS+=($!)
-"$bin/vcard" serve card --state "$scratch/card.json" --slot 0 --absent >/dev/null &
-STARTED_PIDS+=($!)
+serve_simulators "$bin/vcard" "$scratch" --absent
 terminal_id=112233445566   # the test PSAM's terminal number
 port=${CLEARING_PORT:-18090}
 (umask 077 && head -c 24 /dev/urandom | base64 > "$scratch/token")
