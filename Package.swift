@@ -35,7 +35,8 @@ import PackageDescription
 //   FuzzTargets, posd-fuzz  fuzz targets over the flows and parsers; libFuzzer or replay (Tools/Fuzz)
 //   posd-tech    the technician's tool (Tools/Technician): provision, bundles and A/B flash,
 //                journal export, diagnostics
-//   BenchSupport, *-bench   benchmarks (Tools/Benchmarks), each against a baseline in the same run
+//   BenchSupport, *-bench   benchmarks (Tools/Benchmarks), each against a baseline in the same run;
+//                soak-bench drives the built posd run itself, for hours
 let package = Package(
     name: "posd",
     platforms: [.macOS(.v15)],
@@ -49,6 +50,7 @@ let package = Package(
         .executable(name: "upload-bench", targets: ["upload-bench"]),
         .executable(name: "transit-bench", targets: ["transit-bench"]),
         .executable(name: "posd-tech", targets: ["posd-tech"]),
+        .executable(name: "soak-bench", targets: ["soak-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -194,6 +196,13 @@ let package = Package(
             ],
             path: "Tools/Benchmarks/transit-bench"),
         .executableTarget(
+            name: "soak-bench",
+            dependencies: [
+                "BenchSupport", "BoardDefinition", "ClearingPlatform", "Hex", "PCSC", "VirtualCards",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/Benchmarks/soak-bench"),
+        .executableTarget(
             name: "journal-bench",
             dependencies: ["Journal", "BenchSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/Benchmarks/journal-bench"),
@@ -203,7 +212,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "TestFixtures", "Hex", "ISO7816", "VirtualCards", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "TestFixtures", "BenchSupport", "Hex", "ISO7816", "VirtualCards", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -238,7 +247,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "ISO7816", "Hex", "VirtualCards", "IssuerCrypto", "Journal", "TestSupport", "posd", "vcard",
-                "LineServer", "clearing-platform", "Fares", "Settings", "posd-tech", "BoardDefinition",
+                "LineServer", "clearing-platform", "Fares", "Settings", "posd-tech", "BoardDefinition", "BenchSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
     ],

@@ -36,7 +36,9 @@ install_packages() {
 # The machine has no systemd to start pcscd; start our own unless one runs.
 # One pcscd per machine: tests share it and use vpcd slots 0 and 1 in turn.
 start_pcscd() {
-  if pgrep -x pcscd >/dev/null; then
+  # (A pcscd in a private mount namespace, scripts/soak.sh's or a test's,
+  # shows in pgrep but not its socket here: it does not count.)
+  if [ -S /run/pcscd/pcscd.comm ] && pgrep -x pcscd >/dev/null; then
     echo "== using the running pcscd"
     return
   fi

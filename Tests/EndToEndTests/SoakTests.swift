@@ -1,4 +1,5 @@
 import Foundation
+import BenchSupport
 import Journal
 import Purse
 import Testing
@@ -28,11 +29,7 @@ import VirtualCards
 
     /// The service's resident memory (kB) and open descriptors, from /proc, after `count` taps.
     static func footprint(_ pid: pid_t, after count: Int) -> (count: Int, rssKB: Int, fds: Int) {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-            .flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
-        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-        return (count, rss, fds)
+        (count, statusKiB(pid: "\(pid)") ?? 0, openDescriptors(pid: "\(pid)") ?? 0)
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {

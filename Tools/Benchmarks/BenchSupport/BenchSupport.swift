@@ -68,6 +68,21 @@ public func requireSuccess(_ succeeded: Bool, _ what: @autoclosure () -> String)
     }
 }
 
+/// A figure of `/proc/<pid>/status` in KiB (`VmRSS`: all resident memory;
+/// `RssAnon`: the heap and stacks, without memory-mapped file pages such as
+/// the journal's, which the kernel can drop at will); nil once the process is gone.
+public func statusKiB(_ field: String = "VmRSS", pid: String = "self") -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+    else { return nil }
+    return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+}
+
+/// Open file descriptors of a process (`/proc/<pid>/fd`); nil once it is gone.
+public func openDescriptors(pid: String = "self") -> Int? {
+    try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+}
+
 /// A fresh directory for a benchmark's files, on the disk under test.
 public func benchDirectory(under base: String, _ name: String) throws -> URL {
     let url = URL(fileURLWithPath: base).appendingPathComponent("\(name)-\(UUID().uuidString)")

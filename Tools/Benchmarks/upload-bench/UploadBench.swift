@@ -123,14 +123,8 @@ struct UploadBench: AsyncParsableCommand {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// Resident memory of this process, MiB: `VmRSS` (everything), or `RssAnon`
-    /// (the heap and stacks, without the journal's memory-mapped database pages,
-    /// which the kernel can drop at will).
+    /// Resident memory of this process, MiB (see `statusKiB`).
     func residentMiB(_ field: String = "VmRSS") -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-              let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
-        else { return 0 }
-        return kib / 1024
+        Double(statusKiB(field) ?? 0) / 1024
     }
 }
