@@ -27,7 +27,7 @@ public struct BoardPanel {
         let specs = definition.lineSpecs
         let port: any LinePort = switch definition.lines {
         case .simulated: try SimLink(socketPath: definition.chip, specs: specs)
-        case .gpiod: try GPIOChip.open(name: definition.chip).request(specs, consumer: "posd")
+        case .gpiod: try GPIOChip(named: definition.chip).request(specs, consumer: "posd")
         }
         lines = LogicalLines(port: port, specs: specs)
         clock = SystemClock()

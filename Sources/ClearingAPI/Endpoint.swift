@@ -75,10 +75,13 @@ public struct ClearingEndpoint: Sendable, CustomStringConvertible {
     /// The `Authorization` header value. Only the HTTP client calls this.
     public var authorization: String { "Bearer \(token)" }
 
-    public func url(_ path: String) -> String {
-        var base = baseURL.absoluteString
-        while base.hasSuffix("/") { base.removeLast() }
-        return base + path
+    /// The HTTP request target for `path` (which starts with "/") under the
+    /// provisioned URL's own path, kept percent-encoded: a `%0D%0A` in the
+    /// provisioned URL stays three characters, never a line break in the request.
+    public func requestTarget(_ path: String) -> String {
+        var prefix = baseURL.path(percentEncoded: true)
+        while prefix.hasSuffix("/") { prefix.removeLast() }
+        return prefix + path
     }
 
     public var description: String { "\(baseURL.absoluteString) as terminal \(terminalID)" }

@@ -56,13 +56,6 @@ public struct ClearingClient: ClearingService {
         }
     }
 
-    /// The request target for `path` under the provisioned URL's own path.
-    func target(_ path: String) -> String {
-        var prefix = endpoint.baseURL.path
-        while prefix.hasSuffix("/") { prefix.removeLast() }
-        return prefix + path
-    }
-
     public func upload(_ records: [WireRecord]) async throws(ClearingError) -> Answer<UploadResponse> {
         try await call(.POST, "/v1/records", body: UploadRequest(terminalID: endpoint.terminalID, records: records))
     }
@@ -105,7 +98,7 @@ public struct ClearingClient: ClearingService {
     private func exchange(_ method: HTTPMethod, _ path: String, body: Data?, extraHeaders: [(String, String)])
         async throws(ClearingError) -> (HTTPResponseStatus, HTTPHeaders, ByteBuffer, Date?)
     {
-        var request = HTTPRequestHead(version: .http1_1, method: method, uri: target(path))
+        var request = HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.requestTarget(path))
         request.headers.add(name: "Authorization", value: endpoint.authorization)
         request.headers.add(name: "Terminal-Id", value: endpoint.terminalID)
         request.headers.add(name: "Accept", value: "application/json")

@@ -49,9 +49,8 @@ enum HTTP1Exchange {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
-                            // SNI carries names only; an address is checked against the certificate's IP entries.
                             try channel.pipeline.syncOperations.addHandler(
-                                NIOSSLClientHandler(context: tls, serverHostname: isIPAddress(host) ? nil : host))
+                                NIOSSLClientHandler(context: tls, serverHostname: HostForm.serverName(host)))
                         }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(AnswerCollector(answer: answer, maxBytes: maxAnswerBytes))
@@ -64,7 +63,7 @@ enum HTTP1Exchange {
         }
         answer.futureResult.whenComplete { _ in channel.close(promise: nil) }
         var head = head
-        head.headers.replaceOrAdd(name: "Host", value: isIPv6(host) ? "[\(host)]:\(port)" : "\(host):\(port)")
+        head.headers.replaceOrAdd(name: "Host", value: HostForm(host) == .ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)")
         head.headers.replaceOrAdd(name: "Content-Length", value: "\(body?.readableBytes ?? 0)")
         head.headers.replaceOrAdd(name: "Connection", value: "close")
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -72,8 +71,6 @@ enum HTTP1Exchange {
         channel.writeAndFlush(HTTPClientRequestPart.end(nil)).cascadeFailure(to: answer)
         return try await answer.futureResult.get()
     }
-
-    private static func isIPv6(_ host: String) -> Bool { host.contains(":") }
 }
 
 /// Gathers the answer's head and body; fails the answer on an error, a body

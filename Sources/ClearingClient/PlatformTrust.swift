@@ -132,8 +132,7 @@ public enum PresentedCertificate {
         var tls = TLSConfiguration.makeClientConfiguration()
         configure(&tls)
         let context = try NIOSSLContext(configuration: tls)
-        // SNI carries names only; an address is checked against the certificate's IP entries.
-        let serverName = isIPAddress(host) ? nil : host
+        let serverName = HostForm.serverName(host)
         let done = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
@@ -152,9 +151,19 @@ public enum PresentedCertificate {
 
 }
 
-func isIPAddress(_ host: String) -> Bool {
-    var v4 = in_addr(), v6 = in6_addr()
-    return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+/// What a URL's host is, by `inet_pton`: a name, or an IPv4 or IPv6 address.
+/// SNI carries names only (an address is checked against the certificate's IP
+/// entries), and an IPv6 address is bracketed in the `Host` header.
+enum HostForm {
+    case name, ipv4, ipv6
+
+    init(_ host: String) {
+        var v4 = in_addr(), v6 = in6_addr()
+        self = inet_pton(AF_INET, host, &v4) == 1 ? .ipv4 : inet_pton(AF_INET6, host, &v6) == 1 ? .ipv6 : .name
+    }
+
+    /// The TLS server name for `host`: nil for an address.
+    static func serverName(_ host: String) -> String? { HostForm(host) == .name ? host : nil }
 }
 
 public enum PresentedCertificateError: Error, CustomStringConvertible {

@@ -11,13 +11,15 @@ public struct GPIOError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(function): \(String(cString: strerror(errno)))" }
 }
 
-/// A GPIO chip by its character device (`gpiochip0` is `/dev/gpiochip0`).
-/// libgpiod v1 or v2, whichever the build found (`posd_gpio.h`).
+/// A GPIO chip by its character device (`gpiochip0` is `/dev/gpiochip0`),
+/// opened by each `request`: libgpiod v1 or v2, whichever the build found
+/// (`posd_gpio.h`).
 public struct GPIOChip: Sendable {
     public let path: String
 
-    public static func open(name: String) -> GPIOChip {
-        GPIOChip(path: name.hasPrefix("/") ? name : "/dev/\(name)")
+    /// The chip a board file names: a device name under /dev, or a path.
+    public init(named name: String) {
+        path = name.hasPrefix("/") ? name : "/dev/\(name)"
     }
 
     /// Requests `specs` (all on this chip) for `consumer` in one request:

@@ -16,7 +16,7 @@ extension Journal {
     public func isHotListed(_ cardNo: String) throws(JournalError) -> Bool {
         guard let key = Self.key(cardNo) else { throw .storage("card number \(cardNo) is not 16 hex digits") }
         if let answer = hotListProbe?.contains(key) { return answer }
-        return try unsafeRead { try $0.row(HotListProbe.lookup, [key]) } != nil
+        return try unsafeRead { try $0.exists(HotListProbe.lookup, [key]) }
     }
 
     /// The version last applied (0: none yet).

@@ -18,6 +18,6 @@ final class HotListProbe: Sendable {
     /// Nil when SQLite could not answer (then the caller falls back to a
     /// normal read, never to "not listed" by default).
     func contains(_ key: Int64) -> Bool? {
-        try? connection.use { try $0.row(Self.lookup, [key]) != nil }
+        try? connection.use { try $0.exists(Self.lookup, [key]) }
     }
 }

@@ -55,6 +55,18 @@ public final class Connection {
         return first
     }
 
+    /// Whether `sql` yields a row, stepped once without reading any column
+    /// (a probe on a hot path: no row, names or values are built).
+    public func exists(_ sql: String, _ arguments: [any SQLiteBindable] = []) throws(SQLiteError) -> Bool {
+        try withStatement(sql, arguments) { statement throws(SQLiteError) in
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW: return true
+            case SQLITE_DONE: return false
+            case let status: throw SQLiteError(code: status, handle: handle)
+            }
+        }
+    }
+
     /// The first column of the first row, nil when there is no row or it is NULL.
     public func scalar<T: SQLiteColumnValue>(_ type: T.Type, _ sql: String, _ arguments: [any SQLiteBindable] = []) throws(SQLiteError) -> T? {
         guard let row = try row(sql, arguments), let value = row.values.first, value != .null else { return nil }
@@ -84,8 +96,9 @@ public final class Connection {
         }
     }
 
-    /// Steps the cached statement for `sql`; `onRow` returns false to stop early.
-    private func query(_ sql: String, _ arguments: [any SQLiteBindable], onRow: (Row) -> Bool) throws(SQLiteError) {
+    /// `body` with the cached statement for `sql`, its arguments bound; reset after.
+    private func withStatement<T>(_ sql: String, _ arguments: [any SQLiteBindable],
+                                  _ body: (OpaquePointer) throws(SQLiteError) -> T) throws(SQLiteError) -> T {
         let statement = try prepared(sql)
         defer {
             sqlite3_reset(statement)
@@ -97,18 +110,25 @@ public final class Connection {
         for (index, argument) in arguments.enumerated() {
             try bind(argument.sqliteValue, at: Int32(index + 1), of: statement)
         }
-        var names: [String]?
-        while true {
-            switch sqlite3_step(statement) {
-            case SQLITE_ROW:
-                let columns = sqlite3_column_count(statement)
-                if names == nil { names = (0..<columns).map { String(cString: sqlite3_column_name(statement, $0)) } }
-                let row = Row(names: names!, values: (0..<columns).map { Self.column($0, of: statement) })
-                if !onRow(row) { return }
-            case SQLITE_DONE:
-                return
-            case let status:
-                throw SQLiteError(code: status, handle: handle)
+        return try body(statement)
+    }
+
+    /// Steps the cached statement for `sql`; `onRow` returns false to stop early.
+    private func query(_ sql: String, _ arguments: [any SQLiteBindable], onRow: (Row) -> Bool) throws(SQLiteError) {
+        try withStatement(sql, arguments) { statement throws(SQLiteError) in
+            var names: [String]?
+            while true {
+                switch sqlite3_step(statement) {
+                case SQLITE_ROW:
+                    let columns = sqlite3_column_count(statement)
+                    if names == nil { names = (0..<columns).map { String(cString: sqlite3_column_name(statement, $0)) } }
+                    let row = Row(names: names!, values: (0..<columns).map { Self.column($0, of: statement) })
+                    if !onRow(row) { return }
+                case SQLITE_DONE:
+                    return
+                case let status:
+                    throw SQLiteError(code: status, handle: handle)
+                }
             }
         }
     }

@@ -166,5 +166,13 @@ import TestSupport
             #expect(throws: ClearingEndpoint.Invalid.self) { try ClearingEndpoint(url: refused, terminalID: terminalID, token: "t") }
         }
         #expect(!"\(try ClearingEndpoint(url: "https://x.example", terminalID: terminalID, token: "hidden"))".contains("hidden"))
+
+        // The request target: under the provisioned path, encoded as provisioned, never a line break.
+        let targets = ["https://x.example": "/v1/records", "https://x.example/": "/v1/records", "https://x.example/clearing//": "/clearing/v1/records",
+                       "https://x.example/a%0D%0AX-Injected:%201": "/a%0D%0AX-Injected:%201/v1/records",
+                       "https://x.example/caf%C3%A9": "/caf%C3%A9/v1/records"]
+        for (url, target) in targets {
+            #expect(try ClearingEndpoint(url: url, terminalID: terminalID, token: "t").requestTarget("/v1/records") == target, "\(url)")
+        }
     }
 }

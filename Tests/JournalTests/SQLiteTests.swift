@@ -28,6 +28,20 @@ import TestSupport
         #expect(try db.scalar(String.self, "SELECT name FROM t WHERE id = ?", [1]) == nil, "no row")
     }
 
+    @Test func existsStepsOnceAndLeavesTheStatementReusable() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let db = try Self.open(dir)
+        try db.run("INSERT INTO t (id, name) VALUES (1, 'x'), (2, 'y')")
+        let probe = "SELECT 1 FROM t WHERE id = ?"
+        #expect(try db.exists(probe, [1]))
+        #expect(try !db.exists(probe, [3]))
+        #expect(try db.exists("SELECT id FROM t"), "more rows than one: still true, and reset for the next use")
+        #expect(try db.exists(probe, [2]))
+        #expect(throws: SQLiteError.self) { try db.exists(probe) }
+        #expect(throws: SQLiteError.self) { try db.exists("SELECT nonsense FROM") }
+    }
+
     @Test func misuseAndTheWrongTypeAreErrors() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

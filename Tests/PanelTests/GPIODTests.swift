@@ -14,7 +14,7 @@ import Testing
     @Test func missingChipIsAnErrorValueWithItsErrno() {
         let specs = [LineSpec(chip: "gpiochip0", offset: 3, direction: .output), LineSpec(chip: "gpiochip0", offset: 4, direction: .input)]
         #expect {
-            _ = try GPIOChip.open(name: "gpiochip0").request(specs, consumer: "posd-test")
+            _ = try GPIOChip(named: "gpiochip0").request(specs, consumer: "posd-test")
         } throws: { error in
             guard let error = error as? GPIOError else { return false }
             return error.errno == ENOENT && error.description.contains("/dev/gpiochip0")
@@ -22,6 +22,6 @@ import Testing
     }
 
     @Test func anEmptyRequestIsRefused() {
-        #expect(throws: GPIOError.self) { _ = try GPIOChip.open(name: "/dev/null").request([], consumer: "posd-test") }
+        #expect(throws: GPIOError.self) { _ = try GPIOChip(named: "/dev/null").request([], consumer: "posd-test") }
     }
 }

@@ -61,9 +61,11 @@ enum ParserTargets {
         name: "terminal-json", summary: "terminal.json: decoded, its clearing endpoint and supervisor PIN used") { input in
         guard let settings = try? JSONDecoder().decode(TerminalSettings.self, from: Data(input)) else { return Verdict("settings refused") }
         var broken: [String] = []
+        // The request line's target: origin form, printable ASCII without spaces, whatever the URL held.
         if let endpoint = try? ClearingEndpoint(url: settings.clearingURL, terminalID: settings.terminalID, token: "fuzz-token"),
-           !endpoint.url("/v1/records").hasPrefix(settings.clearingURL.trimmingCharacters(in: CharacterSet(charactersIn: "/"))) {
-            broken.append("endpoint \(endpoint.url("/v1/records")) is not under \(settings.clearingURL)")
+           case let target = endpoint.requestTarget("/v1/records"),
+           !(target.hasPrefix("/") && target.hasSuffix("/v1/records") && target.utf8.allSatisfy({ (0x21...0x7E).contains($0) })) {
+            broken.append("request target \(target.debugDescription) for \(settings.clearingURL)")
         }
         if let pin = settings.supervisorPIN, pin.matches("") { broken.append("an empty PIN matches") }
         return Verdict("settings read", violations: broken)
