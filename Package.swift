@@ -3,6 +3,8 @@ import PackageDescription
 
 // Module map (see README "Architecture"):
 //   Hex          byte/hex helpers, shared by everything (no purse knowledge)
+//   Posix        thin typed wrappers over the system calls Foundation's FileHandle and Thread
+//                would make (the firmware and posd-tech link FoundationEssentials only)
 //   ISO7816      APDUs, status words, the 61xx/6Cxx transport rules      pure
 //   Purse        purse and PSAM flows, decline rules                     pure
 //   CPCSCLite    pcsc-lite system library + shim
@@ -68,6 +70,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "Hex"),
+        .target(name: "Posix"),
         .target(name: "ISO7816", dependencies: ["Hex"]),
         .target(name: "Purse", dependencies: ["ISO7816", "Hex"]),
         .systemLibrary(
@@ -96,7 +99,7 @@ let package = Package(
             dependencies: ["BoardModel", "BoardDefinition", "LineServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/Sim/board-sim"),
         .target(name: "FlightRecorder", dependencies: ["ISO7816", "Hex"]),
-        .target(name: "Terminal", dependencies: ["PCSC", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
+        .target(name: "Terminal", dependencies: ["PCSC", "Posix", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
         .target(name: "ClearingAPI", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "FirmwareBundle", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
         .target(

@@ -135,17 +135,3 @@ public struct FareRules: Sendable {
     }
 }
 
-extension BCDDateTime {
-    /// Seconds from `earlier` to this time, both read as the same wall clock.
-    public func seconds(since earlier: BCDDateTime) -> Int {
-        Int(Self.instant(self).timeIntervalSince(Self.instant(earlier)))
-    }
-
-    private static func instant(_ time: BCDDateTime) -> Date {
-        let d = time.bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = .gmt
-        return calendar.date(from: DateComponents(year: d[0] * 100 + d[1], month: d[2], day: d[3], hour: d[4], minute: d[5], second: d[6]))
-            ?? .distantPast
-    }
-}

@@ -42,6 +42,25 @@ public struct BCDDateTime: Hashable, Sendable, CustomStringConvertible {
 
     public var date: BCDDate { BCDDate(Array(bytes[0..<4]))! }
     public var description: String { bytes.hex }
+
+    /// Seconds from `earlier` to this time, both read as the same wall clock
+    /// (a daylight-saving change between them is not counted). Any BCD digits
+    /// give an answer, never a trap: a card's stored time may be nonsense.
+    public func seconds(since earlier: BCDDateTime) -> Int {
+        wallClockSeconds - earlier.wallClockSeconds
+    }
+
+    /// Seconds since 0000-03-01 on the proleptic Gregorian calendar: days by
+    /// the civil-from-days arithmetic (a year begins in March, so the leap
+    /// day ends it), then the time of day.
+    private var wallClockSeconds: Int {
+        let d = bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
+        let (month, day) = (d[2], d[3])
+        let year = d[0] * 100 + d[1] - (month <= 2 ? 1 : 0)
+        let dayOfYear = (153 * ((month + 9) % 12) + 2) / 5 + day - 1
+        let days = year * 365 + year / 4 - year / 100 + year / 400 + dayOfYear
+        return days * 86_400 + d[4] * 3600 + d[5] * 60 + d[6]
+    }
 }
 
 enum BCD {

@@ -38,23 +38,12 @@ public struct OfflineLimits: Equatable, Sendable {
             return "\(exposure.debitAmount) fen taken offline; this sale would pass the limit of \(maxAmount)"
         }
         if let oldest = exposure.oldestTime.flatMap(BCDDateTime.init(text:)) {
-            let age = now.date(in: .current).timeIntervalSince(oldest.date(in: .current))
-            if age > Double(maxHours) * 3600 {
-                return "oldest undelivered record is \(Int(age / 3600)) hours old (limit \(maxHours))"
+            let age = now.seconds(since: oldest)
+            if case let (limit, overflow) = maxHours.multipliedReportingOverflow(by: 3600), !overflow, age > limit {
+                return "oldest undelivered record is \(age / 3600) hours old (limit \(maxHours))"
             }
         }
         return nil
     }
 }
 
-extension BCDDateTime {
-    /// The instant this local date and time names.
-    func date(in timeZone: TimeZone) -> Date {
-        let digits = bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let components = DateComponents(year: digits[0] * 100 + digits[1], month: digits[2], day: digits[3],
-                                        hour: digits[4], minute: digits[5], second: digits[6])
-        return calendar.date(from: components) ?? .distantPast
-    }
-}

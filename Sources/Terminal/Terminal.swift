@@ -8,6 +8,7 @@ import Foundation
 import ISO7816
 import Journal
 import PCSC
+import Posix
 import Purse
 import Synchronization
 
@@ -130,20 +131,24 @@ extension Journal {
 }
 
 extension BCDDateTime {
-    /// The terminal's local time now (the contract's dates are local).
-    /// The card's date and time for `date`. A clock outside the years a card
-    /// can hold (a real-time clock that lost its battery reads 1970) gives
-    /// the nearest end of the range, 2000-01-01 00:00:00 or 9999-12-31
-    /// 23:59:59, rather than a trap: a card checks its own validity dates
-    /// against it and refuses (`not_yet_valid`, `expired`), so a terminal
-    /// with no clock fails closed.
-    public static func now(_ date: Date = Date(), calendar: Calendar = .current) -> BCDDateTime {
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        if let time = BCDDateTime(year: c.year ?? 0, month: c.month ?? 0, day: c.day ?? 0, hour: c.hour ?? 0, minute: c.minute ?? 0,
-                                  second: c.second ?? 0) {
+    /// The card's date and time for `date`: the terminal's local time (the
+    /// contract's dates are local), in the device's time zone as the C
+    /// library keeps it (`LocalTime`). A clock outside the years a card can
+    /// hold (a real-time clock that lost its battery reads 1970) gives the
+    /// nearest end of the range, 2000-01-01 00:00:00 or 9999-12-31 23:59:59,
+    /// rather than a trap: a card checks its own validity dates against it
+    /// and refuses (`not_yet_valid`, `expired`), so a terminal with no clock
+    /// fails closed.
+    public static func now(_ date: Date = Date()) -> BCDDateTime {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.magnitude < 1e15, let local = LocalTime(epochSeconds: Int(seconds.rounded(.down))) else {
+            return seconds < 0 ? earliest : latest
+        }
+        if let time = BCDDateTime(year: local.year, month: local.month, day: local.day, hour: local.hour, minute: local.minute,
+                                  second: local.second) {
             return time
         }
-        return (c.year ?? 0) < 2000 ? earliest : latest
+        return local.year < 2000 ? earliest : latest
     }
 
     static let earliest = BCDDateTime(year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0)!

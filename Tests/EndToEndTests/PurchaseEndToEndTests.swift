@@ -1,9 +1,11 @@
 import Foundation
 import Hex
+import Journal
 import PCSC
 import Purse
 import Terminal
 import Testing
+import TestSupport
 import VirtualCards
 
 /// Real purchases through pcscd and vpcd (the README's test command starts
@@ -72,6 +74,29 @@ import VirtualCards
         #expect(tacVerifies(receipt), "TAC recomputes under the test MTK")
         #expect(pendingSeen == receipt.debit)
         #expect(after.history.first?.wrappedValue.prefix(2).hex == BigEndian.bytes(UInt64(before.offlineCounter + 1), width: 2).hex)
+    }
+
+    /// The card, the PSAM and the journal get the terminal's local time, in
+    /// the zone the device is set to (`TZ` here; /etc/localtime on a device),
+    /// not UTC: FoundationEssentials alone knows no zone but GMT.
+    @Test func theTimeOfASaleIsTheDevicesLocalTime() throws {
+        let bench = try SimulatedTerminal(card: .testCard1())
+        defer { try? bench.close() }
+        // POSIX zone strings: no zoneinfo needed. "CST-8" is UTC+8 (China), "XST+5" UTC-5.
+        for (zone, offset) in [("CST-8", 8 * 3600), ("XST+5", -5 * 3600), ("UTC0", 0)] {
+            // A journal of its own each: a journal never lets its time go backwards.
+            let data = bench.directory.appendingPathComponent("data-\(zone)")
+            let before = Date()
+            let run = try PosdRun.run(["purchase", "--amount", "1", "--json", "--data-dir", data.path], environment: ["TZ": zone])
+            let after = Date()
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr.suffix(500))")
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyyMMddHHmmss"
+            formatter.timeZone = TimeZone(secondsFromGMT: offset)
+            let (earliest, latest) = (formatter.string(from: before), formatter.string(from: after))
+            let time = try Journal(directory: data, readOnly: true).records(after: 0, limit: 10).last?.record.time ?? ""
+            #expect((earliest...latest).contains(time), "TZ=\(zone): the sale's time \(time), local time \(earliest)...\(latest)")
+        }
     }
 
     @Test func insufficientBalanceDebitsNothing() throws {

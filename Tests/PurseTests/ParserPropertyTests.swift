@@ -64,9 +64,26 @@ import TestFixtures
             if let parsedTime = BCDDateTime(time) {
                 parsed.time += 1
                 #expect(BCDDateTime(text: parsedTime.description) == parsedTime)
+                // Any digits (month 00, day 99) give a difference, never a trap.
+                #expect(parsedTime.seconds(since: parsedTime) == 0)
+                _ = parsedTime.seconds(since: BCDDateTime(text: "20000101000000")!)
             }
         }
         print("card parsers, seed \(seed): \(runs) inputs each; parsed FCI \(parsed.fci), EF 0x15 \(parsed.info), "
               + "composite records \(parsed.composite), BCD times \(parsed.time); no trap")
+    }
+
+    /// The wall-clock difference the fares (transfer window, tap-on to
+    /// tap-off) and the offline limit (oldest record's age) are measured by.
+    @Test func wallClockSecondsAcrossMonthsYearsAndLeapDays() {
+        func seconds(_ later: String, _ earlier: String) -> Int { BCDDateTime(text: later)!.seconds(since: BCDDateTime(text: earlier)!) }
+        #expect(seconds("20240301000000", "20240229235959") == 1)
+        #expect(seconds("20240101000000", "20231231235959") == 1)
+        #expect(seconds("20230301000000", "20230228000000") == 86_400, "2023 has no 29 February")
+        #expect(seconds("20000301000000", "20000101000000") == 60 * 86_400, "2000 is a leap year")
+        #expect(seconds("21000301000000", "21000228000000") == 86_400, "2100 is not")
+        #expect(seconds("20261122140305", "20261122133305") == 1800)
+        #expect(seconds("20261122133305", "20261122140305") == -1800)
+        #expect(seconds("20270101000000", "20260101000000") == 365 * 86_400)
     }
 }

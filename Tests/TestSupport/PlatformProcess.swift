@@ -4,6 +4,14 @@ import NIOCore
 import NIOHTTP1
 
 public let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+
+/// The environment for a package program started as systemd starts a service
+/// (with nothing inherited): `service`, plus what this test process was given
+/// to run programs at all, passed on so the test runs the same under an
+/// emulator (`QEMU_LD_PREFIX` and the other `QEMU_*`, `LD_LIBRARY_PATH`).
+public func serviceEnvironment(_ service: [String: String]) -> [String: String] {
+    ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("QEMU_") || $0.key == "LD_LIBRARY_PATH" }.merging(service) { $1 }
+}
 /// The test PSAM's terminal number.
 public let terminalID = "112233445566"
 
@@ -128,8 +136,9 @@ public struct PosdRun {
     public var stderr: String
 
     /// Runs `tool` (a binary of this package, `posd` by default) to completion.
-    public static func run(_ arguments: [String], tool: String = "posd") throws -> PosdRun {
-        let process = try start(arguments, tool: tool)
+    /// `environment`: variables set for the program on top of this process's own.
+    public static func run(_ arguments: [String], tool: String = "posd", environment: [String: String] = [:]) throws -> PosdRun {
+        let process = try start(arguments, tool: tool, environment: environment)
         return finish(process)
     }
 
@@ -149,11 +158,12 @@ public struct PosdRun {
         }
     }
 
-    public static func start(_ arguments: [String], tool: String = "posd") throws -> (Process, Pipe, Pipe) {
+    public static func start(_ arguments: [String], tool: String = "posd", environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         try checkSandboxed(tool: tool, arguments)
         let process = Process()
         process.executableURL = binaries.appendingPathComponent(tool)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
