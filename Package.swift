@@ -101,7 +101,7 @@ let package = Package(
         .target(name: "FlightRecorder", dependencies: ["ISO7816", "Hex"]),
         .target(name: "Terminal", dependencies: ["PCSC", "Posix", "Purse", "ISO7816", "Journal", "Hex", "FlightRecorder"]),
         .target(name: "ClearingAPI", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "FirmwareBundle", dependencies: ["Hex", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FirmwareBundle", dependencies: ["Hex", "Posix", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ClearingClient",
             dependencies: [
@@ -116,7 +116,7 @@ let package = Package(
             name: "posd",
             dependencies: [
                 "Terminal", "PCSC", "Purse", "Journal", "Hex", "Cashier", "BoardDefinition", "LineIO", "Panel", "GPIOD", "SimLink",
-                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel", "LineServer",
+                "ClearingAPI", "ClearingClient", "StoreAndForward", "Fares", "Settings", "BoardPanel", "LineServer", "Posix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +128,7 @@ let package = Package(
             pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "IssuerCrypto", dependencies: ["COpenSSL"], path: "Board/IssuerCrypto"),
         .target(
-            name: "LineServer", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            name: "LineServer", dependencies: ["Posix", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Board/LineServer"),
         .target(name: "VirtualCards", dependencies: ["IssuerCrypto", "Hex", "LineServer"], path: "Board/VirtualCards/VirtualCards"),
         .executableTarget(
@@ -263,7 +263,7 @@ let package = Package(
 // (scripts/cross-build.sh IMAGE pure-tests).
 if Context.environment["POSD_PURE_TESTS"] == "1" {
     let pure: Set = [
-        "Hex", "ISO7816", "Purse", "Cashier", "Fares", "COpenSSL", "IssuerCrypto", "LineServer", "VirtualCards", "TestFixtures",
+        "Hex", "Posix", "ISO7816", "Purse", "Cashier", "Fares", "COpenSSL", "IssuerCrypto", "LineServer", "VirtualCards", "TestFixtures",
         "ISO7816Tests", "PurseTests", "CashierTests", "FaresTests",
     ]
     package.products = []

@@ -6,7 +6,9 @@
 #
 # PRODUCT pure-tests (debian13 only): the pure test suites (swift-testing,
 # debug, the Swift runtime shared) as .build-aarch64-debian13/pure-tests, for
-# scripts/device-test.sh.
+# scripts/device-test.sh. PRODUCT tests: the whole package, every suite, tool
+# and simulator, the same way, left in .build-aarch64-tests/ (the proof that
+# all of it compiles on Swift 6.2; scripts/device-test.sh suites runs it).
 #
 # Needs root (mmdebstrap, chroot, bind mounts in a private mount namespace)
 # and Debian's archive; packages resolve from the local Swift package mirror.
@@ -157,7 +159,7 @@ in_chroot() {
 in_chroot /usr/libexec/swift/bin/clang --target=aarch64-linux-gnu --sysroot=/cross/device-arm64 -O2 \
   -c /cross/glibc-compat.c -o /cross/glibc-compat.o
 for product in "$@"; do
-  if [ "$product" = pure-tests ]; then
+  if [ "$product" = pure-tests ] || [ "$product" = tests ]; then
     # Debian's swiftlang 6.2.3 ships the module of Testing's Foundation overlay
     # but not its library, which every test binary importing both is linked
     # with. The suites use nothing of it: an empty library stands in (a symbol
@@ -166,11 +168,14 @@ for product in "$@"; do
     echo 'void posd_testing_foundation_stub(void) {}' > "$toolchain/cross/testing-stub/stub.c"
     in_chroot /usr/libexec/swift/bin/clang --target=aarch64-linux-gnu --sysroot=/cross/debian13-arm64 -shared -fuse-ld=lld \
       -o /cross/testing-stub/lib_Testing_Foundation.so /cross/testing-stub/stub.c
-    # The pure suites alone (Package.swift, POSD_PURE_TESTS), debug, in a scratch of their own.
+    # Debug, in a scratch of its own: the pure suites alone (Package.swift,
+    # POSD_PURE_TESTS), or everything.
+    selection="POSD_PURE_TESTS=1" scratch=/src/.build-aarch64-pure
+    [ "$product" = tests ] && selection="" scratch=/src/.build-aarch64-tests
     in_chroot sh -c "cd /src && PKG_CONFIG_SYSROOT_DIR=/cross/debian13-arm64 \
       PKG_CONFIG_PATH=/cross/debian13-arm64/usr/lib/aarch64-linux-gnu/pkgconfig:/cross/debian13-arm64/usr/share/pkgconfig \
-      POSD_PURE_TESTS=1 swift build --swift-sdks-path /cross/sdk --swift-sdk posd-tests \
-      --build-tests --scratch-path /src/.build-aarch64-pure -Xlinker -L/cross/testing-stub"
+      $selection swift build --swift-sdks-path /cross/sdk --swift-sdk posd-tests \
+      --build-tests --scratch-path $scratch -Xlinker -L/cross/testing-stub"
   else
     in_chroot sh -c "cd /src && swift build --swift-sdks-path /cross/sdk --swift-sdk posd-device -c release \
       --product $product --static-swift-stdlib --scratch-path /src/.build-aarch64"
@@ -183,6 +188,8 @@ for product in "${products[@]}"; do
     cp "$repo/.build-aarch64-pure/aarch64-unknown-linux-gnu/debug/posdPackageTests.xctest" "$repo/.build-aarch64-$image/pure-tests"
     mkdir -p "$repo/.build-aarch64-$image/pure-tests-lib"
     cp "$work/testing-stub/lib_Testing_Foundation.so" "$repo/.build-aarch64-$image/pure-tests-lib/"
+  elif [ "$product" = tests ]; then
+    cp "$work/testing-stub/lib_Testing_Foundation.so" "$repo/.build-aarch64-tests/aarch64-unknown-linux-gnu/debug/"
   else
     cp "$repo/.build-aarch64/aarch64-unknown-linux-gnu/release/$product" "$repo/.build-aarch64-$image/release/$product"
   fi

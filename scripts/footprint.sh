@@ -30,7 +30,7 @@ for file in "$release/posd" "$sysroot/.complete"; do
 done
 command -v qemu-aarch64-static >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq qemu-user-static >/dev/null
 install_packages
-swift build --product posd-tech --product vcard --product posd --product clearing-platform >/dev/null
+for product in posd-tech vcard posd clearing-platform; do swift build --product "$product" >/dev/null; done  # one --product a call
 bin=$(swift build --show-bin-path)
 objcopy=$(command -v llvm-objcopy) || { echo "footprint: llvm-objcopy (the Swift toolchain's) is needed" >&2; exit 69; }
 nm=$(command -v llvm-nm) || { echo "footprint: llvm-nm (the Swift toolchain's) is needed" >&2; exit 69; }
@@ -54,6 +54,13 @@ foundation=$("$nm" "$release/posd" | grep -c 's10Foundation' || true)
 report "ICU symbols" "$icu" "" "0" "$([ "$icu" -eq 0 ] && echo ok || echo MISSED)"
 report "Foundation (not FoundationEssentials) symbols" "$foundation" "" "0" "$([ "$foundation" -eq 0 ] && echo ok || echo MISSED)"
 echo "   dynamic libraries: $(llvm-readelf -d "$release/posd" | awk '/NEEDED/ { gsub(/[\[\]]/, "", $5); printf "%s ", $5 }')"
+# posd-tech travels in the same bundle over the same cellular link: lean too.
+if [ -e "$release/posd-tech" ]; then
+  "$objcopy" --strip-all "$release/posd-tech" "$scratch/posd-tech"
+  report "stripped static posd-tech" "$(stat -c %s "$scratch/posd-tech" | awk '{ printf "%.1f", $1 / 1e6 }')" MB "(printed)" ok
+  tech_foundation=$("$nm" "$release/posd-tech" | grep -c -E 's10Foundation|icudt' || true)
+  report "posd-tech: Foundation (not FoundationEssentials) and ICU symbols" "$tech_foundation" "" "0" "$([ "$tech_foundation" -eq 0 ] && echo ok || echo MISSED)"
+fi
 
 # A provisioned validator on the bench.
 start_pcscd

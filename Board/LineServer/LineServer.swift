@@ -1,4 +1,5 @@
 import ArgumentParser
+import Posix
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -48,7 +49,7 @@ public final class ControlServer: @unchecked Sendable {
             do {
                 try detachThread { [self] in
                     var reader = LineReader(fd: client, maxLineBytes: maxLineBytes)
-                    while let line = reader.next(), writeAll(client, Array((handler(line) + "\n").utf8)) {}
+                    while let line = reader.next(), (try? FileDescriptor(rawValue: client).writeAll(handler(line) + "\n")) != nil {}
                     close(client)
                 }
             } catch {
@@ -80,7 +81,7 @@ public func controlRequest(path: String, _ line: String) throws -> String {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
     guard connected == 0 else { throw ControlError.system("connect \(path)", errno) }
-    guard writeAll(fd, Array((line + "\n").utf8)) else { throw ControlError.system("write", errno) }
+    do throws(SystemError) { try FileDescriptor(rawValue: fd).writeAll(line + "\n") } catch { throw ControlError.system("write", error.errno) }
     var reader = LineReader(fd: fd)
     return reader.next() ?? ""
 }
@@ -117,17 +118,6 @@ private struct LineReader {
             buffer += chunk.prefix(n)
         }
     }
-}
-
-private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    var sent = 0
-    while sent < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + sent, bytes.count - sent) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return false }
-        sent += n
-    }
-    return true
 }
 
 /// A parent's blocked signals are inherited across spawn (test runners and

@@ -1,6 +1,14 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hex
+import Posix
 
 /// A firmware bundle: one file, so it copies and checks as a unit.
 ///
@@ -80,11 +88,13 @@ public struct FirmwareBundle: Sendable {
 
     /// Reads the header of the bundle at `url` (the files are read when checked or written).
     public init(contentsOf url: URL) throws {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw Invalid.unreadable("cannot read \(url.path): \(String(cString: strerror(errno)))")
+        let head: [UInt8]
+        do {
+            head = try FileDescriptor.withOpened(url.path, O_RDONLY) { try $0.read(upTo: Self.headerLimit) }
+        } catch {
+            throw Invalid.unreadable("cannot read \(url.path): \(error)")
         }
-        defer { try? handle.close() }
-        try self.init(header: try handle.read(upToCount: Self.headerLimit) ?? Data())
+        try self.init(header: Data(head))
     }
 
     /// The most of a bundle's start that can hold its header.
@@ -119,7 +129,8 @@ public struct FirmwareBundle: Sendable {
     public func verify(trustedKeys: [Curve25519.Signing.PublicKey], bundle url: URL) throws {
         guard !signature.isEmpty else { throw Invalid.unsigned }
         guard trustedKeys.contains(where: { $0.isValidSignature(signature, for: manifestBytes) }) else { throw Invalid.untrusted }
-        let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let size: Int
+        do { size = try fileSize(url.path) } catch { throw Invalid.unreadable("cannot read \(url.path): \(error)") }
         let expected = payloadOffset + manifest.files.map(\.size).reduce(0, +)
         guard size == expected else { throw Invalid.truncated("\(size) bytes, the manifest accounts for \(expected)") }
         try forEachFile(in: url) { file, chunks in
@@ -130,19 +141,18 @@ public struct FirmwareBundle: Sendable {
     }
 
     /// Streams each file's bytes in chunks (no whole firmware in memory).
-    public func forEachFile(in url: URL, _ body: (Manifest.File, ((Data) throws -> Void) throws -> Void) throws -> Void) throws {
-        let handle = try FileHandle(forReadingFrom: url)
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(payloadOffset))
-        for file in manifest.files {
-            try body(file) { consume in
-                var left = file.size
-                while left > 0 {
-                    guard let chunk = try handle.read(upToCount: min(left, 1 << 20)), !chunk.isEmpty else {
-                        throw Invalid.truncated("\(file.path) ends early")
+    public func forEachFile(in url: URL, _ body: (Manifest.File, (([UInt8]) throws -> Void) throws -> Void) throws -> Void) throws {
+        try FileDescriptor.withOpened(url.path, O_RDONLY) { bundle in
+            try bundle.seek(to: payloadOffset)
+            for file in manifest.files {
+                try body(file) { consume in
+                    var left = file.size
+                    while left > 0 {
+                        let chunk = try bundle.read(upTo: min(left, 1 << 20))
+                        guard !chunk.isEmpty else { throw Invalid.truncated("\(file.path) ends early") }
+                        try consume(chunk)
+                        left -= chunk.count
                     }
-                    try consume(chunk)
-                    left -= chunk.count
                 }
             }
         }

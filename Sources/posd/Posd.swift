@@ -11,6 +11,7 @@ import Glibc
 import Hex
 import Journal
 import PCSC
+import Posix
 import Purse
 import StoreAndForward
 import Terminal
@@ -69,13 +70,7 @@ func systemReason(_ error: any Error) -> String {
 /// written, even if the process dies next); a closed or full stream loses the
 /// line, never the process.
 func writeAll(_ descriptor: Int32, _ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        if written < 0 && errno == EINTR { continue }
-        guard written > 0 else { return }
-        bytes = bytes.dropFirst(written)
-    }
+    try? FileDescriptor(rawValue: descriptor).writeAll(text)
 }
 
 /// Refuses an option value outside `range` with a usage error (exit 64),

@@ -9,6 +9,7 @@ import Foundation
 import Dispatch
 import Glibc
 import Journal
+import Posix
 import LineServer
 import Logging
 import ServiceLifecycle

@@ -77,7 +77,9 @@ extension PurchaseEndToEndTests {
         let checks = (report?["checks"] as? [[String: Any]]) ?? []
         let names = checks.compactMap { $0["name"] as? String }
         #expect(names.contains("service") && !names.contains("PSAM") && !names.contains("readers"), "\(names)")
-        #expect(checks.first { $0["name"] as? String == "journal" }?["ok"] as? Bool == true, "\(checks)")
+        let journalCheck = checks.first { $0["name"] as? String == "journal" }
+        #expect(journalCheck?["ok"] as? Bool == true, "\(checks)")
+        #expect(((journalCheck?["figures"] as? [String: Any])?["size_bytes"] as? Int ?? 0) > 0, "the journal's bytes on disk: \(journalCheck ?? [:])")
         let secondService = try PosdRun.run(["run", "--data-dir", data.path])
         #expect(secondService.status == 78 && secondService.stderr.contains("already serves this data directory"), "\(secondService.stderr)")
         try bench.represent()

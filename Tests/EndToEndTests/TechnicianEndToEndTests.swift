@@ -68,6 +68,8 @@ extension PurchaseEndToEndTests {
         #expect(figures("clearing platform")["clock_offset_s"] as? Int != nil && figures("clearing platform")["clock_correction_s"] as? Int == 0)
         let human = try Self.run("posd-tech", ["diagnostics", "--data-dir", data.path])
         #expect(human.stdout.contains("ok     PSAM: terminal number 112233445566"))
+        #expect(human.stdout.contains(/20 × READ BINARY to the PSAM: median \d+\.\d\d ms, max \d+\.\d\d ms/), "\(human.stdout)")
+        #expect(human.stdout.contains(/reachable in \d+ ms; clock offset -?\d+ s \(correction in force 0 s\)/), "\(human.stdout)")
         #expect(human.stdout.contains("all checks passed"))
 
         // The service, with a notify socket as systemd gives it; SIGTERM arrives as DEBIT reaches the card.
@@ -82,7 +84,7 @@ extension PurchaseEndToEndTests {
         let service = Process()
         service.executableURL = Self.binaries.appendingPathComponent("posd")
         service.arguments = ["run", "--data-dir", data.path]
-        service.environment = ["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"]
+        service.environment = serviceEnvironment(["NOTIFY_SOCKET": notify.path, "PATH": "/usr/bin:/bin"])
         let serviceLog = bench.directory.appendingPathComponent("posd-run.log")
         FileManager.default.createFile(atPath: serviceLog.path, contents: nil)
         service.standardOutput = FileHandle.nullDevice

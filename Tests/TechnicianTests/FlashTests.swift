@@ -202,7 +202,12 @@ import TestSupport
         #expect(try bench.boot().stdout.contains("current slot: b (version 4.0.0)"))
         #expect(bench.currentTarget == "b")
         // The next flash starts the slot afresh and completes.
-        #expect(try bench.flash(big).status == 0)
+        let completed = try bench.flash(big)
+        #expect(completed.status == 0)
+        // Into a pipe the bar is written as it starts and when done, not redrawn a hundred times.
+        let bars = completed.stdout.split(separator: "\n").filter { $0.hasPrefix("writing slot a [") }
+        #expect(bars.count == 2 && bars.last?.hasSuffix("[####################] 100%") == true && !completed.stdout.contains("\r"),
+                "\(completed.stdout)")
         #expect(try bench.boot().stdout.contains("slot a (version 4.1.0) passed its self-test"))
     }
 

@@ -40,7 +40,10 @@ public final class PrivatePCSCD {
         let index = Self.lock.withLock { defer { Self.instances += 1 }; return Self.instances }
         // Never reused within a run: a long suite (the soak) holds its ports while
         // later suites start, and two pcscds on one vpcd port see each other's cards.
-        cardPort = 35_973 + UInt16(index % 200) * 10
+        // Below the kernel's ephemeral range (32768-60999): a client socket or a
+        // server on port 0 elsewhere in the run can never be holding one, which
+        // left vpcd unable to listen and pcscd with no readers.
+        cardPort = 30_013 + UInt16(index % 270) * 10
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")

@@ -1,6 +1,14 @@
 import ArgumentParser
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Posix
 import FirmwareBundle
 import Hex
 
@@ -41,24 +49,25 @@ extension FirmwareBundle {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let manifest = try encoder.encode(Manifest(version: version, files: entries))
-        guard FileManager.default.createFile(atPath: out.path, contents: magic + manifest + Data([0x0A, 0x0A])) else {
-            throw Failure("cannot write \(out.path)")
+        do {
+            try FileDescriptor.withOpened(out.path, O_WRONLY | O_CREAT | O_TRUNC, permissions: 0o644) { bundle in
+                try bundle.writeAll(magic + manifest + Data([0x0A, 0x0A]))
+                for bytes in contents { try bundle.writeAll(bytes) }
+            }
+        } catch {
+            throw Failure("cannot write \(out.path): \(error)")
         }
-        let handle = try FileHandle(forWritingTo: out)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        for bytes in contents { try handle.write(contentsOf: bytes) }
     }
 
     /// Rewrites the signature line in place of the old one.
     static func sign(_ url: URL, key: Curve25519.Signing.PrivateKey) throws {
         let bundle = try FirmwareBundle(contentsOf: url)
         let signature = Data(try key.signature(for: bundle.manifestBytes))
-        let handle = try FileHandle(forReadingFrom: url)
-        try handle.seek(toOffset: UInt64(bundle.payloadOffset))
-        let payload = try handle.readToEnd() ?? Data()
-        try handle.close()
-        let signed = magic + bundle.manifestBytes + Data([0x0A]) + Data(Array(signature).hex.utf8) + Data([0x0A]) + payload
+        let payload = try FileDescriptor.withOpened(url.path, O_RDONLY) { file in
+            try file.seek(to: bundle.payloadOffset)
+            return try file.readToEnd()
+        }
+        let signed = magic + bundle.manifestBytes + Data([0x0A]) + Data(Array(signature).hex.utf8) + Data([0x0A]) + Data(payload)
         try signed.write(to: url, options: .atomic)
     }
 }
@@ -120,7 +129,7 @@ struct BundleCommand: ParsableCommand {
         var bundle: String
 
         func run() throws {
-            guard let raw = [UInt8](hex: try String(contentsOfFile: key, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            guard let raw = [UInt8](hex: try String(contentsOfFile: key, encoding: .utf8).trimmingWhitespace) else {
                 throw ValidationError("\(key) is not a key from keygen")
             }
             try FirmwareBundle.sign(URL(fileURLWithPath: bundle), key: try Curve25519.Signing.PrivateKey(rawRepresentation: raw))

@@ -1,5 +1,9 @@
 import ClearingClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOSSL
 import Settings
 import X509

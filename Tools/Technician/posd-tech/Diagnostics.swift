@@ -3,13 +3,22 @@ import BoardPanel
 import ClearingAPI
 import ClearingClient
 import FlightRecorder
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hex
 import ISO7816
 import Journal
 import Logging
 import Panel
 import PCSC
+import Posix
+import Purse
 import Settings
 import Terminal
 
@@ -69,19 +78,25 @@ struct Diagnostics: AsyncParsableCommand {
         }
     }
 
+    /// `date` in the device's local time with its UTC offset, as ISO 8601
+    /// (`2026-12-07T20:15:00+08:00`; `Z` at UTC), the zone as the C library keeps it (`LocalTime`).
     static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = .current
-        return formatter.string(from: date)
+        guard date.timeIntervalSince1970.magnitude < 1e15, let local = LocalTime(epochSeconds: Int(date.timeIntervalSince1970.rounded(.down))) else {
+            return date.formatted(.iso8601)
+        }
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let offset = local.utcOffsetSeconds.magnitude / 60
+        let zone = local.utcOffsetSeconds == 0 ? "Z" : (local.utcOffsetSeconds < 0 ? "-" : "+") + two(Int(offset / 60)) + ":" + two(Int(offset % 60))
+        let year = String(repeating: "0", count: max(0, 4 - "\(local.year)".count)) + "\(local.year)"
+        return "\(year)-\(two(local.month))-\(two(local.day))T\(two(local.hour)):\(two(local.minute)):\(two(local.second))" + zone
     }
 
     /// A journal time (local YYYYMMDDhhmmss) as an instant.
     static func instant(_ text: String) -> Date? {
-        let digits = text.compactMap(\.wholeNumberValue)
-        guard text.count == 14, digits.count == 14 else { return nil }
-        func number(_ range: Range<Int>) -> Int { digits[range].reduce(0) { $0 * 10 + $1 } }
-        return Calendar.current.date(from: DateComponents(year: number(0..<4), month: number(4..<6), day: number(6..<8),
-                                                          hour: number(8..<10), minute: number(10..<12), second: number(12..<14)))
+        guard let time = BCDDateTime(text: text) else { return nil }
+        let d = time.bytes.map { Int($0 >> 4) * 10 + Int($0 & 0x0F) }
+        let local = LocalTime(year: d[0] * 100 + d[1], month: d[2], day: d[3], hour: d[4], minute: d[5], second: d[6])
+        return local.epochSeconds.map { Date(timeIntervalSince1970: Double($0)) }
     }
 
     func run() async throws {
@@ -140,7 +155,7 @@ struct Diagnostics: AsyncParsableCommand {
                         times.append(try ContinuousClock().measure { _ = try terminal.psam.channel.send(readTerminalNumber) })
                     }
                     let ms = times.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
-                    return (String(format: "%d × READ BINARY to the PSAM: median %.2f ms, max %.2f ms", ms.count, ms[ms.count / 2], ms.last!),
+                    return ("\(ms.count) × READ BINARY to the PSAM: median \(decimal(ms[ms.count / 2], places: 2)) ms, max \(decimal(ms.last!, places: 2)) ms",
                             ["round_trips": .int(ms.count), "median_ms": .double(ms[ms.count / 2]), "max_ms": .double(ms.last!)])
                 }
             }
@@ -228,8 +243,8 @@ struct Diagnostics: AsyncParsableCommand {
             let journalOffset = Journal(directory: data, readOnly: true).clockOffsetSeconds
             var figures: [String: Figure] = ["reachable": .bool(true), "latency_ms": .double(ms), "clock_correction_s": .int(journalOffset)]
             if let offset { figures["clock_offset_s"] = .int(offset) }
-            return (true, String(format: "reachable in %.0f ms; clock offset %@ s (correction in force %d s)", ms,
-                                 offset.map(String.init) ?? "unknown", journalOffset), figures)
+            return (true, "reachable in \(decimal(ms, places: 0)) ms; clock offset \(offset.map(String.init) ?? "unknown") s (correction in force \(journalOffset) s)",
+                    figures)
         } catch {
             return (false, "\(error)", ["reachable": .bool(false)])
         }
@@ -263,8 +278,7 @@ enum TerminalChecks {
         }
         if let fault = journal.fault { throw Failure("FAULT: \(fault)") }
         let verified = try journal.verifyWholeChain()
-        let size = ["", "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: journal.databaseURL.path + $0)[.size] as? Int }
-            .reduce(0, +)
+        let size = ["", "-wal"].compactMap { try? fileSize(journal.databaseURL.path + $0) }.reduce(0, +)
         let open = try journal.openEntries()
         if let unresolved = open.first(where: { $0.state == .unresolved }) {
             throw Failure("chain of \(verified) records verified; UNRESOLVED entry #\(unresolved.id) for card \(unresolved.entry.cardNo)")
@@ -272,4 +286,16 @@ enum TerminalChecks {
         return ("chain of \(verified) records verified, \(size / 1024) KiB, \(open.count) open entries",
                 ["records_verified": .int(verified), "size_bytes": .int(size), "open_entries": .int(open.count)])
     }
+}
+
+/// `value` rounded to `places` decimals, for a technician's line
+/// (`String(format:)` is Foundation's, which posd-tech does not link).
+func decimal(_ value: Double, places: Int) -> String {
+    guard value.isFinite, value.magnitude < 1e15 else { return "\(value)" }
+    let scale = (0..<places).reduce(1) { value, _ in value * 10 }
+    let scaled = Int((value.magnitude * Double(scale)).rounded())
+    let whole = "\(value < 0 && scaled != 0 ? "-" : "")\(scaled / scale)"
+    guard places > 0 else { return whole }
+    let fraction = "\(scaled % scale)"
+    return whole + "." + String(repeating: "0", count: places - fraction.count) + fraction
 }

@@ -1,6 +1,13 @@
 import ArgumentParser
 import ClearingAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Journal
 import Settings
 import StoreAndForward
@@ -32,7 +39,7 @@ struct Export: ParsableCommand {
             return settings
         }
         let token = try step("reading the token", exit: TechExit.configuration) {
-            try String(contentsOf: TerminalSettings.tokenURL(in: data), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            try String(contentsOf: TerminalSettings.tokenURL(in: data), encoding: .utf8).trimmingWhitespace
         }
         // Read-only: an export may run beside the live terminal, and never changes the journal.
         let journal = Journal(directory: data, readOnly: true)

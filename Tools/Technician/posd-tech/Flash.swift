@@ -1,10 +1,17 @@
 import ArgumentParser
 import Crypto
 import FirmwareBundle
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Posix
 import Hex
 import Journal
-import Synchronization
 
 /// The A/B layout under a root (`/opt/posd` on a terminal):
 ///
@@ -114,7 +121,7 @@ struct Flash: ParsableCommand {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.filter { $0.hasSuffix(".pub") } ?? []
             let keys = try names.sorted().map { name in
                 let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-                guard let raw = [UInt8](hex: text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw Failure("\(name) is not a key") }
+                guard let raw = [UInt8](hex: text.trimmingWhitespace) else { throw Failure("\(name) is not a key") }
                 return try Curve25519.Signing.PublicKey(rawRepresentation: raw)
             }
             guard !keys.isEmpty else { throw Failure("no trusted keys in \(directory.path)") }
@@ -168,18 +175,19 @@ struct Flash: ParsableCommand {
             try firmware.forEachFile(in: bundleURL) { file, chunks in
                 let url = staging.appendingPathComponent(file.path)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: file.mode & FirmwareBundle.allowedMode])
-                let handle = try FileHandle(forWritingTo: url)
-                defer { try? handle.close() }
-                var hash = SHA256()
-                try chunks { chunk in
-                    try handle.write(contentsOf: chunk)
-                    hash.update(data: chunk)
-                    written += chunk.count
-                    progress.update(written)
+                try FileDescriptor.withOpened(url.path, O_WRONLY | O_CREAT | O_TRUNC) { out in
+                    // The manifest's mode exactly (open's would pass through the umask).
+                    guard fchmod(out.rawValue, mode_t(file.mode & FirmwareBundle.allowedMode)) == 0 else { throw SystemError("chmod \(url.path)") }
+                    var hash = SHA256()
+                    try chunks { chunk in
+                        try out.writeAll(chunk)
+                        hash.update(data: chunk)
+                        written += chunk.count
+                        progress.update(written)
+                    }
+                    try out.sync()
+                    guard Array(hash.finalize()).hex == file.sha256 else { throw FirmwareBundle.Invalid.tampered(file.path) }
                 }
-                try handle.synchronize()
-                guard Array(hash.finalize()).hex == file.sha256 else { throw FirmwareBundle.Invalid.tampered(file.path) }
             }
             if total == 0 { progress.update(0) }
             try syncPath(staging)
@@ -246,65 +254,21 @@ struct Boot: ParsableCommand {
         print("current slot: \(state.current) (version \(state.currentVersion ?? "unknown"))")
     }
 
-    /// Runs the slot's `posd-selftest` (the slot as working directory) in a
-    /// process group of its own, with every signal at its default and none
-    /// blocked (whatever systemd or a shell handed us). It passes only by
-    /// exiting 0 before the deadline: at the deadline the group gets SIGTERM,
-    /// `graceSeconds` later SIGKILL, so no self-test can hang the boot, and
-    /// one that answers SIGTERM by exiting 0 has still failed.
+    /// Runs the slot's `posd-selftest` with the slot as working directory
+    /// (`ChildProcess`: a process group of its own, signals at their
+    /// defaults). It passes only by exiting 0 before the deadline: at the
+    /// deadline the group gets SIGTERM, `graceSeconds` later SIGKILL, so no
+    /// self-test can hang the boot, and one that answers SIGTERM by exiting 0
+    /// has still failed.
     static func selfTest(_ slot: URL, seconds: Int, graceSeconds: Int) -> Bool {
         let test = slot.appendingPathComponent("posd-selftest")
         guard FileManager.default.isExecutableFile(atPath: test.path) else { return false }
-        var attributes = posix_spawnattr_t()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawnattr_init(&attributes)
-        posix_spawn_file_actions_init(&actions)
-        defer {
-            posix_spawnattr_destroy(&attributes)
-            posix_spawn_file_actions_destroy(&actions)
-        }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         // The slot as working directory (glibc's addchdir is not imported):
         // boot does nothing else meanwhile, so the process's own cwd is used.
         let previous = FileManager.default.currentDirectoryPath
         guard FileManager.default.changeCurrentDirectoryPath(slot.path) else { return false }
         defer { FileManager.default.changeCurrentDirectoryPath(previous) }
-        var spawnedPID: pid_t = 0
-        let spawned = test.path.withCString { path -> Int32 in
-            var argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
-            defer { free(argv[0]) }
-            return posix_spawn(&spawnedPID, path, &actions, &attributes, &argv, environ)
-        }
-        guard spawned == 0 else { return false }
-        let pid = spawnedPID
-
-        let exited = DispatchSemaphore(value: 0)
-        let status = Mutex<Int32>(0)
-        Thread.detachNewThread {
-            var raw: Int32 = 0
-            while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-            status.withLock { $0 = raw }
-            exited.signal()
-        }
-        var inTime = true
-        if exited.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
-            inTime = false
-            kill(-pid, SIGTERM)
-            if exited.wait(timeout: .now() + .seconds(graceSeconds)) == .timedOut {
-                kill(-pid, SIGKILL)
-                exited.wait()
-            }
-        }
-        kill(-pid, SIGKILL)  // anything it left behind in its group
-        let raw = status.withLock { $0 }
-        // WIFEXITED and WEXITSTATUS, which Swift does not import.
-        return inTime && raw & 0x7F == 0 && (raw >> 8) & 0xFF == 0
+        return (try? ChildProcess.run(test.path, seconds: seconds, graceSeconds: graceSeconds)) == .exited(0)
     }
 
     /// `current` re-pointed atomically (a new symlink renamed over the old).

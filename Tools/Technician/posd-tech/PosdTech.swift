@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import Glibc
+import Posix
 
 /// The technician's tool: install, flash, rescue journals, find faults.
 @main
@@ -28,13 +29,13 @@ enum TechExit {
 
 /// One step of work, as a technician sees it: "label … ok" or "label … FAILED: why".
 func step<T>(_ label: String, exit code: Int32, _ body: () throws -> T) throws -> T {
-    FileHandle.standardOutput.write(Data("\(label) … ".utf8))
+    try? FileDescriptor.standardOutput.writeAll("\(label) … ")
     do {
         let value = try body()
-        FileHandle.standardOutput.write(Data("ok\n".utf8))
+        try? FileDescriptor.standardOutput.writeAll("ok\n")
         return value
     } catch {
-        FileHandle.standardOutput.write(Data("FAILED: \(error)\n".utf8))
+        try? FileDescriptor.standardOutput.writeAll("FAILED: \(error)\n")
         throw ExitCode(code)
     }
 }
@@ -44,11 +45,14 @@ struct Failure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A progress bar on one line, redrawn in place (`\r`), for long work.
+/// A progress bar on one line, redrawn in place (`\r`), for long work. Into
+/// a pipe or a file (a script, a log) it is written twice, as it starts and
+/// when done, each on a line of its own, not a hundred redraws.
 struct ProgressBar {
     let label: String
     let total: Int
     private var shown = -1
+    private let redraws = isatty(STDOUT_FILENO) == 1
 
     init(_ label: String, total: Int) {
         self.label = label
@@ -57,11 +61,10 @@ struct ProgressBar {
 
     mutating func update(_ done: Int) {
         let percent = min(100, done * 100 / total)
-        guard percent != shown else { return }
+        guard percent != shown, redraws || shown < 0 || percent == 100 else { return }
         shown = percent
         let filled = percent / 5
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled)
-        FileHandle.standardOutput.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
-        if percent == 100 { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        let line = "\(label) [\(String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled))] \(percent)%"
+        try? FileDescriptor.standardOutput.writeAll(redraws ? "\r" + line + (percent == 100 ? "\n" : "") : line + "\n")
     }
 }

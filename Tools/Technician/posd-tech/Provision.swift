@@ -2,7 +2,15 @@ import ArgumentParser
 import BoardDefinition
 import ClearingAPI
 import Fares
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Posix
 import Hex
 import Settings
 import StoreAndForward
@@ -71,9 +79,9 @@ struct Provision: ParsableCommand {
     func run() throws {
         let data = URL(fileURLWithPath: dataDir)
         let token = try step("reading the token", exit: TechExit.configuration) { () throws -> String in
-            let raw = tokenFile == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            let raw = tokenFile == "-" ? String(decoding: try FileDescriptor.standardInput.readToEnd(), as: UTF8.self)
                 : try String(contentsOfFile: tokenFile, encoding: .utf8)
-            let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = raw.trimmingWhitespace
             guard !token.isEmpty else { throw Failure("the token is empty") }
             return token
         }
@@ -110,7 +118,7 @@ struct Provision: ParsableCommand {
         }
         let supervisorPIN = try supervisorPinFile.map { path in
             try step("reading the supervisor PIN", exit: TechExit.configuration) { () throws -> SupervisorPIN in
-                let pin = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                let pin = try String(contentsOfFile: path, encoding: .utf8).trimmingWhitespace
                 do { return try SupervisorPIN(pin: pin) } catch { throw Failure("\(error)") }
             }
         }

@@ -1,5 +1,13 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Posix
 import Journal
 import Settings
 
@@ -44,19 +52,8 @@ struct SelfTest: ParsableCommand {
     /// The binary runs and answers `--help` with exit 0 within 10 s.
     static func starts(_ binary: URL) throws -> String {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw Failure("\(binary.lastPathComponent) missing or not executable") }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["--help"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let killer = DispatchWorkItem { kill(process.processIdentifier, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: killer)
-        process.waitUntilExit()
-        killer.cancel()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw Failure("\(binary.lastPathComponent) --help ended with \(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)")
-        }
+        let ending = try ChildProcess.run(binary.path, ["--help"], quiet: true, seconds: 10, graceSeconds: 1)
+        guard ending == .exited(0) else { throw Failure("\(binary.lastPathComponent) --help ended with \(ending)") }
         return "\(binary.lastPathComponent) --help exits 0"
     }
 }

@@ -5,7 +5,7 @@ import Glibc
 /// Runs `body` on a detached thread of its own (Foundation's `Thread`, which
 /// the firmware does not link): for loops that block in system calls for a
 /// long time and must not hold a worker of a shared pool.
-public func detachThread(_ body: @escaping @Sendable () -> Void) throws(ControlError) {
+public func detachThread(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
     let box = Unmanaged.passRetained(ThreadBody(body))
     var thread = pthread_t()
     let status = pthread_create(&thread, nil, { box in
@@ -14,7 +14,7 @@ public func detachThread(_ body: @escaping @Sendable () -> Void) throws(ControlE
     }, box.toOpaque())
     guard status == 0 else {
         box.release()
-        throw .system("pthread_create", status)
+        throw SystemError("pthread_create", errno: status)
     }
     pthread_detach(thread)
 }
