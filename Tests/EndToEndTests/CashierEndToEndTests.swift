@@ -4,6 +4,7 @@ import LineServer
 import Purse
 import Terminal
 import Testing
+import TestSupport
 import VirtualCards
 
 /// The cashier terminal end to end: `posd cashier` on the simulated 16x2
@@ -21,8 +22,7 @@ extension PurchaseEndToEndTests {
     static func startBoardSimulator(in directory: URL) throws -> (socket: String, boardFile: URL, process: Process) {
         let socket = directory.appendingPathComponent("board.sock").path
         let boardFile = directory.appendingPathComponent("board.json")
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Board/boards/sim-16x2/board.json")
+        let shipped = Repository.path("Board/boards/sim-16x2/board.json")
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: shipped)) as! [String: Any]
         json["chip"] = socket
         try JSONSerialization.data(withJSONObject: json).write(to: boardFile)

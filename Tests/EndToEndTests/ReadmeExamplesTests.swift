@@ -7,7 +7,7 @@ import TestSupport
 /// on the shared pcscd (so among the serialized suites) and with `TMPDIR` in
 /// the test's own directory, where `mktemp` puts what the block writes.
 extension PurchaseEndToEndTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = Repository.root
 
     /// (name, script) of each tested block.
     static func testedBlocks() throws -> [(name: String, script: String)] {

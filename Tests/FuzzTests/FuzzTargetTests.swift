@@ -9,8 +9,7 @@ import TestSupport
 /// targets for longer (`scripts/fuzz.sh`, in CI). `POSD_FUZZ_SEED` and
 /// `POSD_FUZZ_RUNS` reproduce or lengthen a run.
 @Suite struct FuzzTargetTests {
-    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/fuzz")
+    static let corpus = Repository.path("Tests/Fixtures/fuzz")
 
     static func inputs(of target: FuzzTarget) -> [(String, [UInt8])] {
         let directory = corpus.appendingPathComponent(target.name)

@@ -1,10 +1,10 @@
 import BoardDefinition
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct BoardDefinitionTests {
-    static let boards = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Board/boards")
+    static let boards = Repository.path("Board/boards")
 
     @Test(arguments: ["sim-16x2", "sim-20x4"])
     func shippedBoardsLoad(_ name: String) throws {

@@ -237,8 +237,7 @@ import TestSupport
     /// systemd must not kill the boot while it decides the slot: the unit's
     /// start timeout covers the self-test's deadline, its grace and posd's start.
     @Test func theUnitsStartTimeoutCoversTheSelfTest() throws {
-        let unit = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Tools/Service/posd.service")
+        let unit = Repository.path("Tools/Service/posd.service")
         let text = try String(contentsOf: unit, encoding: .utf8)
         func number(after key: String) -> Int? {
             guard let range = text.range(of: key) else { return nil }

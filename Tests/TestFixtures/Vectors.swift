@@ -38,13 +38,21 @@ public struct VectorCase: @unchecked Sendable, CustomStringConvertible {
     }
 }
 
+/// The repository the tests were built from (found from this file), or
+/// `POSD_REPOSITORY` where they run from elsewhere than they were built: the
+/// aarch64 suites, compiled in a chroot that sees the repository at /src.
+public enum Repository {
+    public static let root = ProcessInfo.processInfo.environment["POSD_REPOSITORY"].map { URL(fileURLWithPath: $0) }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A file or directory of the repository, by its path from the top.
+    public static func path(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+}
+
 public enum Vectors {
-    /// `Tests/Fixtures/vectors` beside this file, or under `POSD_FIXTURES` (the
-    /// repository's `Tests/Fixtures` where the tests run from elsewhere than
-    /// they were built, as the aarch64 suites under qemu do).
+    /// `Tests/Fixtures/vectors`, or under `POSD_FIXTURES` (the repository's `Tests/Fixtures`).
     public static let directory = (ProcessInfo.processInfo.environment["POSD_FIXTURES"].map { URL(fileURLWithPath: $0) }
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures"))
-        .appendingPathComponent("vectors")
+        ?? Repository.path("Tests/Fixtures")).appendingPathComponent("vectors")
 
     public static func load(_ file: String) -> [VectorCase] {
         let url = directory.appendingPathComponent(file)
