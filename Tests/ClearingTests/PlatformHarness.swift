@@ -9,6 +9,6 @@ extension SyntheticSales {
     }
 }
 
-func clearingArguments(_ platform: PlatformProcess, dataDir: URL, token: String? = nil) throws -> [String] {
-    try platform.posdArguments(dataDir: dataDir, token: token)
+func clearingArguments(_ platform: PlatformProcess, dataDir: URL, token: String? = nil, requestTimeoutSeconds: Int = 2) throws -> [String] {
+    try platform.posdArguments(dataDir: dataDir, token: token, requestTimeoutSeconds: requestTimeoutSeconds)
 }

@@ -58,7 +58,7 @@ import TestSupport
         try await platform.control(.POST, "/control/fault", #"{"kind":"hang","seconds":30,"path":"/v1/records"}"#)
 
         let arguments = try clearingArguments(platform, dataDir: data)
-        let first = try PosdRun.start(["sync"] + arguments.map { $0 == "2" ? "60" : $0 })
+        let first = try PosdRun.start(["sync"] + clearingArguments(platform, dataDir: data, requestTimeoutSeconds: 60))
         #expect(platform.nextLine() == "holding the answer to /v1/records")
         kill(first.0.processIdentifier, SIGKILL)
         _ = PosdRun.finish(first)

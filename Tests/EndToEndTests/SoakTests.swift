@@ -162,13 +162,17 @@ import VirtualCards
         let tenth = max(1, taps / 10)
         let first = Array(latencies.prefix(tenth)), final = Array(latencies.suffix(tenth))
         let days = Double(taps * Self.terminalMinutesPerTap) / (24 * 60)
-        print("soak (validator): \(taps) taps over \(String(format: "%.1f", days)) days of terminal time in \(elapsed.components.seconds) s; "
-              + "outcomes " + outcomes.keys.sorted().map { "\($0): \(outcomes[$0]!)" }.joined(separator: ", ")
-              + "; money mismatches \(mismatches) (cards lost \(initialTotal - finalTotal), journal \(journalTotal), platform \(summary.debit_amount) fen); "
-              + "RSS kB " + samples.map { "\($0.count):\($0.rssKB)" }.joined(separator: " ")
-              + "; fds " + samples.map { "\($0.fds)" }.joined(separator: " ")
-              + String(format: "; tap latency p50/p99 first tenth %.0f/%.0f ms, last tenth %.0f/%.0f ms",
-                       Self.percentile(first, 0.5), Self.percentile(first, 0.99), Self.percentile(final, 0.5), Self.percentile(final, 0.99)))
+        // One part a line: Swift 6.2 cannot type-check the whole sum in reasonable time.
+        let parts: [String] = [
+            "soak (validator): \(taps) taps over \(String(format: "%.1f", days)) days of terminal time in \(elapsed.components.seconds) s",
+            "outcomes " + outcomes.keys.sorted().map { "\($0): \(outcomes[$0]!)" }.joined(separator: ", "),
+            "money mismatches \(mismatches) (cards lost \(initialTotal - finalTotal), journal \(journalTotal), platform \(summary.debit_amount) fen)",
+            "RSS kB " + samples.map { "\($0.count):\($0.rssKB)" }.joined(separator: " "),
+            "fds " + samples.map { "\($0.fds)" }.joined(separator: " "),
+            String(format: "tap latency p50/p99 first tenth %.0f/%.0f ms, last tenth %.0f/%.0f ms",
+                   Self.percentile(first, 0.5), Self.percentile(first, 0.99), Self.percentile(final, 0.5), Self.percentile(final, 0.99)),
+        ]
+        print(parts.joined(separator: "; "))
     }
 
     /// `posd run` as a shop's cashier terminal on board-sim's keypad and

@@ -162,8 +162,10 @@ extension PurchaseEndToEndTests {
               let tac = record.tac.flatMap({ [UInt8](hex: $0) })
         else { return false }
         let dtk = PurseCrypto.diversify(algorithmID: alg, master: PurseCardState.TestMasters.mtk, factor: card)
-        let data = BigEndian.bytes(UInt64(record.balanceBefore + record.amount), width: 4) + BigEndian.bytes(UInt64(record.cardCounter), width: 2)
-            + BigEndian.bytes(UInt64(record.amount), width: 4) + [0x02] + [0x11, 0x22, 0x33, 0x44, 0x55, 0x66] + time
+        let balanceAfter = BigEndian.bytes(UInt64(record.balanceBefore + record.amount), width: 4)
+        let counter = BigEndian.bytes(UInt64(record.cardCounter), width: 2), amount = BigEndian.bytes(UInt64(record.amount), width: 4)
+        let terminal: [UInt8] = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66]
+        let data: [UInt8] = balanceAfter + counter + amount + [0x02] + terminal + time  // in parts: Swift 6.2 gives up on the whole
         return PurseCrypto.tac(algorithmID: alg, dtk: dtk, data) == tac
     }
 }

@@ -5,6 +5,14 @@ import NIOHTTP1
 
 public let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
 
+/// How many times slower than the x86 bench this run's programs are
+/// (`POSD_TIME_SCALE`, at least 1: the aarch64 suites under qemu set it), for
+/// the timeouts a test tunes to the bench's speed.
+public let timeScale = max(1, ProcessInfo.processInfo.environment["POSD_TIME_SCALE"].flatMap(Double.init) ?? 1)
+
+/// `seconds` of the bench's speed at this run's.
+public func scaled(_ seconds: Int) -> Int { Int((Double(seconds) * timeScale).rounded(.up)) }
+
 /// The environment for a package program started as systemd starts a service
 /// (with nothing inherited): `service`, plus what this test process was given
 /// to run programs at all, passed on so the test runs the same under an
@@ -111,12 +119,14 @@ public final class PlatformProcess {
 
     /// posd's clearing options for this platform, with a token file in `dataDir`
     /// (and quick retries, short timeouts, trace logging for the tests).
-    public func posdArguments(dataDir: URL, token: String? = nil) throws -> [String] {
+    /// `requestTimeoutSeconds` at the bench's speed (`scaled`).
+    public func posdArguments(dataDir: URL, token: String? = nil, requestTimeoutSeconds: Int = 2) throws -> [String] {
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let tokenFile = dataDir.appendingPathComponent("clearing.token")
         try (token ?? self.token).write(to: tokenFile, atomically: true, encoding: .utf8)
         return ["--clearing-url", url, "--terminal-id", terminalID, "--token-file", tokenFile.path, "--data-dir", dataDir.path,
-                "--retry-base-milliseconds", "20", "--retry-cap-seconds", "1", "--request-timeout-seconds", "2", "--log-level", "trace"]
+                "--retry-base-milliseconds", "20", "--retry-cap-seconds", "1", "--request-timeout-seconds", "\(scaled(requestTimeoutSeconds))",
+                "--log-level", "trace"]
     }
 
     public func summary() async throws -> Summary {
