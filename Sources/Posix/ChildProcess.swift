@@ -32,11 +32,19 @@ public enum ChildProcess {
         let pid = try spawn(path, arguments, quiet: quiet)
         let exited = DispatchSemaphore(value: 0)
         let status = Mutex<Int32>(0)
-        try detachThread {
+        do throws(SystemError) {
+            try detachThread {
+                var raw: Int32 = 0
+                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                status.withLock { $0 = raw }
+                exited.signal()
+            }
+        } catch {
+            // No thread to watch it: it is not left running unwatched.
+            kill(-pid, SIGKILL)
             var raw: Int32 = 0
             while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-            status.withLock { $0 = raw }
-            exited.signal()
+            throw error
         }
         var inTime = true
         if exited.wait(timeout: .now() + .seconds(seconds)) == .timedOut {
